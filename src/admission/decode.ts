@@ -1,0 +1,155 @@
+import { TollgateError } from '../errors.js';
+import {
+  type AdmissionRequest,
+  type AdmissionReview,
+  type GroupVersionKind,
+  type GroupVersionResource,
+  type KubeObject,
+  OPERATIONS,
+  type Operation,
+  REVIEW_V1,
+  REVIEW_V1BETA1,
+  type ReviewApiVersion,
+  type UserInfo,
+} from './types.js';
+
+const decoder = new TextDecoder('utf-8', { fatal: false });
+
+type Json = Record<string, unknown>;
+
+function isRecord(v: unknown): v is Json {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function bad(field: string, expected: string): TollgateError {
+  return new TollgateError('TOLLGATE_ERR_ADMISSION_BAD_FIELD', `request.${field} must be ${expected}`, { field });
+}
+
+function optString(r: Json, field: string): string | undefined {
+  const v = r[field];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'string') throw bad(field, 'a string');
+  return v;
+}
+
+function gvk(r: Json, field: string, required: boolean): GroupVersionKind | undefined {
+  const v = r[field];
+  if (v === undefined || v === null) {
+    if (required) throw bad(field, 'an object {group, version, kind}');
+    return undefined;
+  }
+  if (!isRecord(v) || typeof v.kind !== 'string') throw bad(field, 'an object {group, version, kind}');
+  return {
+    group: typeof v.group === 'string' ? v.group : '',
+    version: typeof v.version === 'string' ? v.version : '',
+    kind: v.kind,
+  };
+}
+
+function gvr(r: Json, field: string, required: boolean): GroupVersionResource | undefined {
+  const v = r[field];
+  if (v === undefined || v === null) {
+    if (required) throw bad(field, 'an object {group, version, resource}');
+    return undefined;
+  }
+  if (!isRecord(v)) throw bad(field, 'an object {group, version, resource}');
+  return {
+    group: typeof v.group === 'string' ? v.group : '',
+    version: typeof v.version === 'string' ? v.version : '',
+    resource: typeof v.resource === 'string' ? v.resource : '',
+  };
+}
+
+function object(r: Json, field: string): KubeObject | null {
+  const v = r[field];
+  if (v === undefined || v === null) return null;
+  if (!isRecord(v)) throw bad(field, 'a JSON object or null');
+  if (v.metadata !== undefined && v.metadata !== null && !isRecord(v.metadata)) {
+    throw bad(`${field}.metadata`, 'a JSON object');
+  }
+  return v as KubeObject;
+}
+
+function userInfo(r: Json): UserInfo {
+  const v = r.userInfo;
+  if (v === undefined || v === null) return {};
+  if (!isRecord(v)) throw bad('userInfo', 'an object');
+  const out: { username?: string; uid?: string; groups?: string[]; extra?: Record<string, string[]> } = {};
+  if (typeof v.username === 'string') out.username = v.username;
+  if (typeof v.uid === 'string') out.uid = v.uid;
+  if (Array.isArray(v.groups)) out.groups = v.groups.filter((g): g is string => typeof g === 'string');
+  if (isRecord(v.extra)) {
+    const extra: Record<string, string[]> = Object.create(null);
+    for (const [k, vals] of Object.entries(v.extra)) {
+      if (Array.isArray(vals)) extra[k] = vals.filter((x): x is string => typeof x === 'string');
+    }
+    out.extra = extra;
+  }
+  return out;
+}
+
+/** Parse already-decoded JSON into a typed AdmissionReview, or throw a TollgateError with a 400 code. */
+export function narrowReview(doc: unknown): AdmissionReview {
+  if (!isRecord(doc)) {
+    throw new TollgateError('TOLLGATE_ERR_ADMISSION_BAD_GVK', 'body is not a JSON object');
+  }
+  const apiVersion = doc.apiVersion;
+  if ((apiVersion !== REVIEW_V1 && apiVersion !== REVIEW_V1BETA1) || doc.kind !== 'AdmissionReview') {
+    throw new TollgateError(
+      'TOLLGATE_ERR_ADMISSION_BAD_GVK',
+      `unsupported group version kind ${JSON.stringify(String(apiVersion ?? ''))}/${JSON.stringify(String(doc.kind ?? ''))}: expected admission.k8s.io/v1 or v1beta1 AdmissionReview`,
+    );
+  }
+  const r = doc.request;
+  if (!isRecord(r)) {
+    throw new TollgateError('TOLLGATE_ERR_ADMISSION_NO_REQUEST', 'AdmissionReview has no request');
+  }
+  if (typeof r.uid !== 'string' || r.uid.length === 0) {
+    throw new TollgateError('TOLLGATE_ERR_ADMISSION_NO_UID', 'request.uid must be a non-empty string');
+  }
+  const op = r.operation;
+  if (typeof op !== 'string' || !OPERATIONS.includes(op as Operation)) {
+    throw bad('operation', `one of ${OPERATIONS.join(', ')}`);
+  }
+  const request: AdmissionRequest = {
+    uid: r.uid,
+    kind: gvk(r, 'kind', true)!,
+    resource: gvr(r, 'resource', false) ?? { group: '', version: '', resource: '' },
+    ...opt('subResource', optString(r, 'subResource')),
+    ...opt('requestKind', gvk(r, 'requestKind', false)),
+    ...opt('requestResource', gvr(r, 'requestResource', false)),
+    ...opt('requestSubResource', optString(r, 'requestSubResource')),
+    ...opt('name', optString(r, 'name')),
+    ...opt('namespace', optString(r, 'namespace')),
+    operation: op as Operation,
+    userInfo: userInfo(r),
+    object: object(r, 'object'),
+    oldObject: object(r, 'oldObject'),
+    dryRun: r.dryRun === true,
+    options: r.options ?? null,
+  };
+  return { apiVersion: apiVersion as ReviewApiVersion, request };
+}
+
+function opt<K extends string, V>(key: K, v: V | undefined): { [P in K]?: V } {
+  return (v === undefined ? {} : { [key]: v }) as { [P in K]?: V };
+}
+
+/** Decode raw request bytes (UTF-8 JSON). JSON.parse is the only parser: `__proto__` becomes an own key. */
+export function decodeReview(body: Uint8Array | string): AdmissionReview {
+  const text = typeof body === 'string' ? body : decoder.decode(body);
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (e) {
+    const detail = e instanceof RangeError ? 'nesting too deep' : e instanceof Error ? e.message : 'parse error';
+    throw new TollgateError('TOLLGATE_ERR_ADMISSION_BAD_JSON', `request body is not valid JSON: ${detail}`);
+  }
+  return narrowReview(doc);
+}
+
+/** Best effort: the uid and apiVersion of a body that failed narrowing, so an error can still be tied to it. */
+export function peekUid(doc: unknown): string | undefined {
+  if (isRecord(doc) && isRecord(doc.request) && typeof doc.request.uid === 'string') return doc.request.uid;
+  return undefined;
+}
