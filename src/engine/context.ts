@@ -1,0 +1,82 @@
+import type { AdmissionRequest, KubeObject } from '../admission/types.js';
+import { parseImage } from '../sdk/images.js';
+import { type ContainerRef, type ContainerType, containers, type PodSpecRef, podSpecs } from '../sdk/pod-specs.js';
+import type { Inventory, PolicyContext, RequestInfo } from '../sdk/types.js';
+
+export function requestInfo(r: AdmissionRequest): RequestInfo {
+  return {
+    uid: r.uid,
+    operation: r.operation,
+    kind: r.kind,
+    resource: r.resource,
+    subResource: r.subResource,
+    namespace: r.namespace,
+    name: r.name,
+    userInfo: r.userInfo,
+    dryRun: r.dryRun,
+  };
+}
+
+function prefixed<T extends { path: string }>(items: T[], prefix: string): T[] {
+  if (prefix === '') return items;
+  return items.map((i) => ({ ...i, path: `${prefix}.${i.path}` }));
+}
+
+/**
+ * The `ctx` a policy receives. Under autogen, `object` is the pod template seen as a Pod and
+ * `pathPrefix` (e.g. `spec.template`) makes every helper's field path the real one in the workload.
+ */
+export class Context implements PolicyContext<Record<string, unknown>> {
+  constructor(
+    readonly request: RequestInfo,
+    readonly object: KubeObject | null,
+    readonly oldObject: KubeObject | null,
+    readonly params: Record<string, unknown>,
+    readonly binding: string,
+    readonly inventory: Inventory,
+    readonly pathPrefix: string,
+  ) {}
+
+  podSpecs(): PodSpecRef[] {
+    return prefixed(podSpecs(this.object), this.pathPrefix).map((p) =>
+      this.pathPrefix === '' ? p : { ...p, metadataPath: `${this.pathPrefix}.${p.metadataPath}` },
+    );
+  }
+
+  containers(types?: readonly ContainerType[]): ContainerRef[] {
+    return prefixed(containers(this.object, types), this.pathPrefix);
+  }
+
+  parseImage(ref: string) {
+    return parseImage(ref);
+  }
+}
+
+/** A pod template seen as a Pod (metadata and spec are the template's own objects, not copies). */
+export function templateAsPod(object: KubeObject | null, path: readonly string[]): KubeObject | null {
+  if (object === null) return null;
+  let node: unknown = object;
+  for (const k of path) {
+    if (typeof node !== 'object' || node === null) return null;
+    node = (node as Record<string, unknown>)[k];
+  }
+  if (typeof node !== 'object' || node === null || Array.isArray(node)) return null;
+  const t = node as Record<string, unknown>;
+  const pod: KubeObject = { apiVersion: 'v1', kind: 'Pod' };
+  if (t.metadata !== undefined) pod.metadata = t.metadata as NonNullable<KubeObject['metadata']>;
+  if (t.spec !== undefined) pod.spec = t.spec;
+  return pod;
+}
+
+/** Write a (mutated) Pod view back into the workload's template. */
+export function writeTemplate(object: KubeObject, path: readonly string[], pod: KubeObject): void {
+  let node: Record<string, unknown> = object;
+  for (const k of path) {
+    const next = node[k];
+    if (typeof next !== 'object' || next === null) return;
+    node = next as Record<string, unknown>;
+  }
+  if (pod.metadata !== undefined) node.metadata = pod.metadata;
+  else delete node.metadata;
+  if (pod.spec !== undefined) node.spec = pod.spec;
+}
