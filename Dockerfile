@@ -12,8 +12,6 @@ ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
-COPY --from=build /app/src/sdk ./src/sdk
-COPY --from=build /app/src/admission ./src/admission
 COPY package.json ./
 COPY bin ./bin
 COPY rules ./rules
