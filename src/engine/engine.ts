@@ -85,8 +85,14 @@ export function errorReply(e: unknown): EngineReply {
   return { status: 500, body: encodeStatus(500, 'InternalError', message), error: { code: 'TOLLGATE_ERR_INTERNAL', message } };
 }
 
+/** Evaluation options an engine fixes for every request (not per-request wire data). */
+export interface HandleOptions {
+  /** Deep-freeze the decoded object so a validate() that writes to it fails loudly (CLI, tests). */
+  readonly freezeObjects?: boolean;
+}
+
 /** Decode, evaluate, encode: the one request path both engines share. */
-export async function handleRequest(set: PolicySet, req: EngineRequest): Promise<EngineReply> {
+export async function handleRequest(set: PolicySet, req: EngineRequest, opts: HandleOptions = {}): Promise<EngineReply> {
   let review: ReturnType<typeof decodeReview>;
   try {
     review = decodeReview(req.body);
@@ -97,6 +103,7 @@ export async function handleRequest(set: PolicySet, req: EngineRequest): Promise
     const decision = await evaluateReview(set, review, {
       mutate: req.endpoint === 'mutate',
       ...(req.timeoutMs !== undefined ? { timeoutMs: req.timeoutMs } : {}),
+      ...(opts.freezeObjects ? { freezeObjects: true } : {}),
     });
     return { status: 200, body: encodeDecision(review, decision), decision };
   } catch (e) {
@@ -106,14 +113,17 @@ export async function handleRequest(set: PolicySet, req: EngineRequest): Promise
 
 /** Evaluates on the calling thread. Used by the CLI, the benchmarks' "inline" contestant and tests. */
 export class InlineEngine implements Engine {
-  private constructor(private readonly set: PolicySet) {}
+  private constructor(
+    private readonly set: PolicySet,
+    private readonly handleOpts: HandleOptions,
+  ) {}
 
-  static async create(opts: LoadOptions): Promise<InlineEngine> {
-    return new InlineEngine(await loadPolicySet(opts));
+  static async create(opts: LoadOptions, handleOpts: HandleOptions = {}): Promise<InlineEngine> {
+    return new InlineEngine(await loadPolicySet(opts), handleOpts);
   }
 
-  static fromPolicySet(set: PolicySet): InlineEngine {
-    return new InlineEngine(set);
+  static fromPolicySet(set: PolicySet, handleOpts: HandleOptions = {}): InlineEngine {
+    return new InlineEngine(set, handleOpts);
   }
 
   get policySet(): PolicySet {
@@ -121,7 +131,7 @@ export class InlineEngine implements Engine {
   }
 
   evaluate(req: EngineRequest): Promise<EngineReply> {
-    return handleRequest(this.set, req);
+    return handleRequest(this.set, req, this.handleOpts);
   }
 
   async close(): Promise<void> {}
