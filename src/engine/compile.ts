@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { build, type Message } from 'esbuild';
 import { TollgateError } from '../errors.js';
 import type { CompiledPolicy } from './types.js';
@@ -73,6 +73,9 @@ export async function compilePolicies(rulesDir: string, opts: CompileOptions = {
           format: 'esm',
           target: 'node20',
           sourcemap: 'inline',
+          // The map's sources are relative to absWorkingDir, but Node resolves them against the bundle's own
+          // location (the cache dir): anchor them so stack frames name the real rules/<x>/index.ts file.
+          sourceRoot: pathToFileURL(`${process.cwd()}/`).href,
           alias: { 'tollgate/sdk': sdk },
           logLevel: 'silent',
           absWorkingDir: process.cwd(),

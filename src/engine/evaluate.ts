@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { encodeReview, sanitizeWarnings } from '../admission/encode.js';
 import type { AdmissionResponse, AdmissionReview, KubeObject } from '../admission/types.js';
 import { type ErrorCode, describeError } from '../errors.js';
@@ -103,11 +104,15 @@ function preview(v: unknown): string {
 export function errorLocation(e: unknown, source: string): string | undefined {
   if (!(e instanceof Error) || typeof e.stack !== 'string') return undefined;
   const tail = source.replace(/^\.\//, '');
+  // Frames name the file as the source map resolves it: absolute, or relative for older bundles.
+  const names = [resolve(tail), tail];
   for (const line of e.stack.split('\n')) {
-    const i = line.indexOf(tail);
-    if (i < 0) continue;
-    const m = /^:(\d+)/.exec(line.slice(i + tail.length));
-    if (m) return `${tail}:${m[1]}`;
+    for (const name of names) {
+      const i = line.indexOf(name);
+      if (i < 0) continue;
+      const m = /^:(\d+)/.exec(line.slice(i + name.length));
+      if (m) return `${tail}:${m[1]}`;
+    }
   }
   return undefined;
 }
