@@ -89,6 +89,18 @@ export const buildInfo = new client.Gauge({
   labelNames: ['version', 'node'] as const,
 });
 
+/** Set by the primary (src/primary): workers that finished starting and serve the port. */
+export const workersReady = new client.Gauge({
+  name: `${PREFIX}workers_ready`,
+  help: 'Worker processes that are listening and serving (primary).',
+});
+
+export const workerRestarts = new client.Counter({
+  name: `${PREFIX}worker_restarts_total`,
+  help: 'Worker processes started to replace another, by reason (crash, rolling, reload-failed, cert-reload).',
+  labelNames: ['reason'] as const,
+});
+
 export function collectProcessMetrics(): void {
   client.collectDefaultMetrics({ prefix: PREFIX });
 }
