@@ -913,7 +913,19 @@ export function runEngineConformance(name: string, create: (opts: LoadOptions) =
         await bad(enc('{"apiVersion":'), 'TOLLGATE_ERR_ADMISSION_BAD_JSON');
         await bad(enc(''), 'TOLLGATE_ERR_ADMISSION_BAD_JSON');
         await bad(Uint8Array.from([0xff, 0xfe, 0x7b]), 'TOLLGATE_ERR_ADMISSION_BAD_JSON');
-        await bad(enc(`${'['.repeat(100_000)}${']'.repeat(100_000)}`), 'TOLLGATE_ERR_ADMISSION_BAD_GVK');
+      });
+
+      it('18: nesting too deep for the evaluator is a clean 400, not a stack overflow', async () => {
+        await bad(enc(`${'['.repeat(100_000)}${']'.repeat(100_000)}`), 'TOLLGATE_ERR_ADMISSION_BAD_JSON');
+        const deep = `${'{"a":'.repeat(50_000)}1${'}'.repeat(50_000)}`;
+        const text = new TextDecoder().decode(apiserverBytes(review({ object: pod('p', 'mutate') })));
+        await bad(enc(text.replace('"spec":{', `"spec":{"deep":${deep},`)), 'TOLLGATE_ERR_ADMISSION_BAD_JSON');
+        // Moderately deep objects are fine on both endpoints.
+        const ok = `${'{"a":'.repeat(200)}1${'}'.repeat(200)}`;
+        const body = enc(text.replace('"spec":{', `"spec":{"deep":${ok},`));
+        assert.equal(admissionResponse(await call(body, 'validate')).allowed, true);
+        const m = admissionResponse(await call(body, 'mutate'));
+        assert.equal(decodePatch(m).length > 0, true);
       });
 
       it('19: request missing or null', async () => {

@@ -22,7 +22,9 @@ function isRecord(v: unknown): v is Json {
 }
 
 function bad(field: string, expected: string): TollgateError {
-  return new TollgateError('TOLLGATE_ERR_ADMISSION_BAD_FIELD', `request.${field} must be ${expected}`, { field });
+  return new TollgateError('TOLLGATE_ERR_ADMISSION_BAD_FIELD', `request.${field} must be ${expected}`, {
+    field,
+  });
 }
 
 function optString(r: Json, field: string): string | undefined {
@@ -135,6 +137,31 @@ function opt<K extends string, V>(key: K, v: V | undefined): { [P in K]?: V } {
   return (v === undefined ? {} : { [key]: v }) as { [P in K]?: V };
 }
 
+/**
+ * Deepest nesting accepted in a request body. V8's JSON.parse takes any depth, but everything recursive
+ * after it (structuredClone, JSON.stringify, the patch diff, policies) overflows the stack somewhere
+ * past a few thousand levels; the API server's own decoder stops at 10000. Real objects stay far below.
+ */
+export const MAX_JSON_DEPTH = 1000;
+
+/** Whether valid JSON text nests arrays/objects deeper than `limit` (a scan, no recursion). */
+export function nestsDeeperThan(text: string, limit: number): boolean {
+  if (text.length <= 2 * limit) return false;
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++;
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x7b || c === 0x5b) {
+      if (++depth > limit) return true;
+    } else if (c === 0x7d || c === 0x5d) depth--;
+  }
+  return false;
+}
+
 /** Decode raw request bytes (UTF-8 JSON). JSON.parse is the only parser: `__proto__` becomes an own key. */
 export function decodeReview(body: Uint8Array | string): AdmissionReview {
   const text = typeof body === 'string' ? body : decoder.decode(body);
@@ -142,8 +169,14 @@ export function decodeReview(body: Uint8Array | string): AdmissionReview {
   try {
     doc = JSON.parse(text);
   } catch (e) {
-    const detail = e instanceof RangeError ? 'nesting too deep' : e instanceof Error ? e.message : 'parse error';
+    const detail = e instanceof Error ? e.message : 'parse error';
     throw new TollgateError('TOLLGATE_ERR_ADMISSION_BAD_JSON', `request body is not valid JSON: ${detail}`);
+  }
+  if (nestsDeeperThan(text, MAX_JSON_DEPTH)) {
+    throw new TollgateError(
+      'TOLLGATE_ERR_ADMISSION_BAD_JSON',
+      `request body nests deeper than ${MAX_JSON_DEPTH} levels`,
+    );
   }
   return narrowReview(doc);
 }

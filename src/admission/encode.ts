@@ -14,7 +14,7 @@ function truncateRunes(s: string, max: number): string {
 
 /**
  * Warnings the API server will keep: no control characters (it silently drops those), at most 256 runes
- * each, duplicates collapsed, total within 4096 runes (later ones dropped, with a final note).
+ * each, duplicates collapsed, total within 4096 runes (later ones dropped).
  */
 export function sanitizeWarnings(warnings: readonly string[]): string[] {
   const out: string[] = [];
