@@ -1,0 +1,39 @@
+/** Small I/O helpers shared by the offline commands. */
+import type { Readable, Writable } from 'node:stream';
+import { TollgateError } from '../errors.js';
+
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+
+export function checkLogLevel(level: string): void {
+  if (!(LOG_LEVELS as readonly string[]).includes(level)) {
+    throw new TollgateError(
+      'TOLLGATE_ERR_CONFIG_INVALID',
+      `--log-level must be one of ${LOG_LEVELS.join(', ')} (got ${JSON.stringify(level)})`,
+    );
+  }
+}
+
+/** All of a stream as UTF-8 text (scan reads whole manifests; eval streams line by line instead). */
+export async function readAll(stream: Readable): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream)
+    chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer));
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** Write, waiting for 'drain' when the stream's buffer is full (stdout piped to a slow reader). */
+export function write(stream: Writable, text: string): Promise<void> | undefined {
+  if (stream.write(text)) return undefined;
+  return new Promise((resolve, reject) => {
+    const onDrain = () => {
+      stream.off('error', onError);
+      resolve();
+    };
+    const onError = (e: Error) => {
+      stream.off('drain', onDrain);
+      reject(e);
+    };
+    stream.once('drain', onDrain);
+    stream.once('error', onError);
+  });
+}
