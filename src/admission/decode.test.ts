@@ -94,7 +94,11 @@ describe('decodeReview', () => {
 
   it('keeps subresources, DELETE and CONNECT shapes', () => {
     const del = base();
-    Object.assign(req(del), { operation: 'DELETE', object: null, oldObject: { kind: 'Pod', metadata: { name: 'x' } } });
+    Object.assign(req(del), {
+      operation: 'DELETE',
+      object: null,
+      oldObject: { kind: 'Pod', metadata: { name: 'x' } },
+    });
     const d = decodeReview(JSON.stringify(del)).request;
     assert.equal(d.object, null);
     assert.equal(d.oldObject?.metadata?.name, 'x');
@@ -115,7 +119,12 @@ describe('decodeReview', () => {
   });
 
   it('dryRun is true only for a literal true', () => {
-    for (const [v, want] of [[true, true], ['true', false], [1, false], [null, false]] as const) {
+    for (const [v, want] of [
+      [true, true],
+      ['true', false],
+      [1, false],
+      [null, false],
+    ] as const) {
       const doc = base();
       req(doc).dryRun = v;
       assert.equal(decodeReview(JSON.stringify(doc)).request.dryRun, want);
@@ -145,9 +154,16 @@ describe('decodeReview', () => {
 
   it('rejects invalid JSON with TOLLGATE_ERR_ADMISSION_BAD_JSON', () => {
     for (const body of ['', '{', '{"a":1,}', "{'a':1}", 'null x', '\u0000']) {
-      assert.equal(code(() => decodeReview(enc(body))), 'TOLLGATE_ERR_ADMISSION_BAD_JSON', JSON.stringify(body));
+      assert.equal(
+        code(() => decodeReview(enc(body))),
+        'TOLLGATE_ERR_ADMISSION_BAD_JSON',
+        JSON.stringify(body),
+      );
     }
-    assert.equal(code(() => decodeReview(Uint8Array.from([0xff, 0xfe, 0x00]))), 'TOLLGATE_ERR_ADMISSION_BAD_JSON');
+    assert.equal(
+      code(() => decodeReview(Uint8Array.from([0xff, 0xfe, 0x00]))),
+      'TOLLGATE_ERR_ADMISSION_BAD_JSON',
+    );
   });
 
   it('rejects a missing or null request', () => {
@@ -155,7 +171,10 @@ describe('decodeReview', () => {
       const doc = base();
       if (request === undefined) delete doc.request;
       else doc.request = request;
-      assert.equal(code(() => decodeReview(JSON.stringify(doc))), 'TOLLGATE_ERR_ADMISSION_NO_REQUEST');
+      assert.equal(
+        code(() => decodeReview(JSON.stringify(doc))),
+        'TOLLGATE_ERR_ADMISSION_NO_REQUEST',
+      );
     }
   });
 
@@ -164,7 +183,11 @@ describe('decodeReview', () => {
       const doc = base();
       if (uid === undefined) delete req(doc).uid;
       else req(doc).uid = uid;
-      assert.equal(code(() => decodeReview(JSON.stringify(doc))), 'TOLLGATE_ERR_ADMISSION_NO_UID', String(uid));
+      assert.equal(
+        code(() => decodeReview(JSON.stringify(doc))),
+        'TOLLGATE_ERR_ADMISSION_NO_UID',
+        String(uid),
+      );
     }
   });
 
@@ -185,10 +208,17 @@ describe('decodeReview', () => {
       else doc.apiVersion = apiVersion;
       if (kind === undefined) delete doc.kind;
       else doc.kind = kind;
-      assert.equal(code(() => decodeReview(JSON.stringify(doc))), 'TOLLGATE_ERR_ADMISSION_BAD_GVK');
+      assert.equal(
+        code(() => decodeReview(JSON.stringify(doc))),
+        'TOLLGATE_ERR_ADMISSION_BAD_GVK',
+      );
     }
     for (const body of ['[]', '"x"', '42', 'null', 'true']) {
-      assert.equal(code(() => decodeReview(body)), 'TOLLGATE_ERR_ADMISSION_BAD_GVK', body);
+      assert.equal(
+        code(() => decodeReview(body)),
+        'TOLLGATE_ERR_ADMISSION_BAD_GVK',
+        body,
+      );
     }
   });
 
@@ -226,13 +256,19 @@ describe('decodeReview', () => {
     }
     const doc = base();
     (req(doc).object as Record<string, unknown>).metadata = 'x';
-    assert.equal(code(() => decodeReview(JSON.stringify(doc))), 'TOLLGATE_ERR_ADMISSION_BAD_FIELD');
+    assert.equal(
+      code(() => decodeReview(JSON.stringify(doc))),
+      'TOLLGATE_ERR_ADMISSION_BAD_FIELD',
+    );
   });
 
   it('__proto__ and constructor keys stay own data and never pollute prototypes', () => {
     const doc = base();
     const text = JSON.stringify(doc)
-      .replace('"metadata":{', '"metadata":{"__proto__":{"polluted":1},"constructor":{"prototype":{"polluted":2}},')
+      .replace(
+        '"metadata":{',
+        '"metadata":{"__proto__":{"polluted":1},"constructor":{"prototype":{"polluted":2}},',
+      )
       .replace('"request":{', '"request":{"__proto__":{"dryRun":true,"polluted":3},')
       .replace('"extra":{', '"extra":{"__proto__":["p"],');
     const r = decodeReview(text);
@@ -243,19 +279,32 @@ describe('decodeReview', () => {
     assert.equal(Object.getPrototypeOf(meta), Object.prototype);
     assert.ok(Object.hasOwn(meta, '__proto__'));
     assert.deepEqual(Object.getOwnPropertyDescriptor(meta, '__proto__')?.value, { polluted: 1 });
-    assert.equal(r.request.userInfo.extra?.['__proto__']?.[0], 'p');
+    const extra = r.request.userInfo.extra ?? {};
+    assert.deepEqual(Object.getOwnPropertyDescriptor(extra, '__proto__')?.value, ['p']);
     assert.equal(Object.getPrototypeOf(r.request.userInfo.extra), null);
     // A __proto__ uid cannot stand in for the real one.
-    const noUid = JSON.stringify(base()).replace('"uid":"705ab4f5-6393-11e8-b7cc-42010a800002"', '"__proto__":{"uid":"u"}');
-    assert.equal(code(() => decodeReview(noUid)), 'TOLLGATE_ERR_ADMISSION_NO_UID');
+    const noUid = JSON.stringify(base()).replace(
+      '"uid":"705ab4f5-6393-11e8-b7cc-42010a800002"',
+      '"__proto__":{"uid":"u"}',
+    );
+    assert.equal(
+      code(() => decodeReview(noUid)),
+      'TOLLGATE_ERR_ADMISSION_NO_UID',
+    );
   });
 
   it('deep nesting is a clean BAD_JSON error, with or without recursion-hungry payloads', () => {
     const deepArray = `${'['.repeat(200_000)}${']'.repeat(200_000)}`;
-    assert.equal(code(() => decodeReview(deepArray)), 'TOLLGATE_ERR_ADMISSION_BAD_JSON');
+    assert.equal(
+      code(() => decodeReview(deepArray)),
+      'TOLLGATE_ERR_ADMISSION_BAD_JSON',
+    );
     const nest = (n: number) => `${'{"a":'.repeat(n)}1${'}'.repeat(n)}`;
     const withObject = (n: number) => JSON.stringify(base()).replace('"spec":{}', `"spec":${nest(n)}`);
-    assert.equal(code(() => decodeReview(withObject(MAX_JSON_DEPTH + 1))), 'TOLLGATE_ERR_ADMISSION_BAD_JSON');
+    assert.equal(
+      code(() => decodeReview(withObject(MAX_JSON_DEPTH + 1))),
+      'TOLLGATE_ERR_ADMISSION_BAD_JSON',
+    );
     // The document itself uses 3 levels above spec (review, request, object): the limit counts all of them.
     const r = decodeReview(withObject(MAX_JSON_DEPTH - 3));
     assert.equal(typeof r.request.object?.spec, 'object');

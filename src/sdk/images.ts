@@ -27,6 +27,9 @@ export interface ImageRef {
   readonly digest: string | undefined;
 }
 
+/** Names Docker Hub goes by; `docker.io/x` and `index.docker.io/x` are the same images as `x`. */
+const HUB_HOSTS = new Set(['docker.io', 'index.docker.io']);
+
 const DIGEST_RE = /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[0-9a-fA-F]{32,}$/;
 
 export function parseImage(raw: string): ImageRef {
@@ -50,7 +53,12 @@ export function parseImage(raw: string): ImageRef {
   const firstSlash = rest.indexOf('/');
   if (firstSlash >= 0) {
     const first = rest.slice(0, firstSlash);
-    if (first.includes('.') || first.includes(':') || first === 'localhost' || first !== first.toLowerCase()) {
+    if (
+      first.includes('.') ||
+      first.includes(':') ||
+      first === 'localhost' ||
+      first !== first.toLowerCase()
+    ) {
       hostPart = first;
       path = rest.slice(firstSlash + 1);
     }
@@ -68,7 +76,9 @@ export function parseImage(raw: string): ImageRef {
       host = hostPart;
     }
   }
-  const repository = !explicitRegistry && !path.includes('/') ? `library/${path}` : path;
+  // Official Hub images live under library/, also when Docker Hub is named (`docker.io/nginx`).
+  const onHub = !explicitRegistry || (port === undefined && HUB_HOSTS.has(host.toLowerCase()));
+  const repository = onHub && !path.includes('/') ? `library/${path}` : path;
   const explicitTag = tag !== undefined;
   if (tag === undefined && digest === undefined) tag = 'latest';
   return {
@@ -97,9 +107,12 @@ export function imageUnderRegistry(image: ImageRef, prefix: string): boolean {
   const slash = p.indexOf('/');
   const hostPart = slash >= 0 ? p.slice(0, slash) : p;
   const pathPart = slash >= 0 ? p.slice(slash + 1) : '';
+  const hub = (h: string) => (HUB_HOSTS.has(h.toLowerCase()) ? 'docker.io' : h.toLowerCase());
   const imageHost = image.explicitRegistry ? image.registry : 'docker.io';
-  if (hostPart.toLowerCase() !== imageHost.toLowerCase()) return false;
+  if (hub(hostPart) !== hub(imageHost)) return false;
   if (pathPart === '') return true;
-  const path = image.explicitRegistry ? image.path : image.repository;
-  return path === pathPart || path.startsWith(`${pathPart}/`);
+  // Hub images are matched as written and as normalised: `docker.io/nginx` and `docker.io/library` both
+  // cover `nginx`. Elsewhere the two are the same.
+  const under = (path: string) => path === pathPart || path.startsWith(`${pathPart}/`);
+  return under(image.repository) || under(image.path);
 }

@@ -1,0 +1,33 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { definePolicy, isPolicy } from './index.js';
+
+describe('definePolicy', () => {
+  it('returns a frozen, branded copy of the spec', () => {
+    const spec = { name: 'my-policy', description: 'x', validate: () => [] };
+    const p = definePolicy(spec);
+    assert.ok(isPolicy(p));
+    assert.ok(Object.isFrozen(p));
+    assert.notEqual(p, spec);
+    assert.equal(p.name, 'my-policy');
+    assert.equal(isPolicy(spec), false);
+    assert.equal(isPolicy(null), false);
+    assert.equal(isPolicy({ ...p }), true, 'the brand is an own symbol key, kept by a spread');
+  });
+
+  it('accepts mutate-only policies', () => {
+    assert.ok(isPolicy(definePolicy({ name: 'm', description: 'x', mutate: () => undefined })));
+  });
+
+  it('rejects bad names and policies without validate or mutate', () => {
+    for (const name of ['', 'Upper', 'snake_case', '-lead', 'trail-', 'sp ace', 42]) {
+      assert.throws(
+        () => definePolicy({ name: name as string, description: 'x', validate: () => [] }),
+        TypeError,
+        String(name),
+      );
+    }
+    assert.throws(() => definePolicy({ name: 'nothing', description: 'x' }), /validate and\/or mutate/);
+    assert.throws(() => definePolicy(null as never), TypeError);
+  });
+});
