@@ -1,0 +1,150 @@
+// The four contestants, each started and stopped by the harness with the same certificate, the same
+// policy set and the same request bodies, pinned to the server cores.
+import { existsSync, openSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Certs } from './certs.js';
+import type { PolicyFiles } from './policies.js';
+import { freePort, post, type Started, startProcess, stopProcess, waitForPortLine, waitUntil } from './proc.js';
+
+export const CONTESTANTS = ['bare', 'inline', 'tollgate', 'opa'] as const;
+export type ContestantName = (typeof CONTESTANTS)[number];
+
+export interface StartContext {
+  readonly repoRoot: string;
+  readonly benchDir: string;
+  readonly certs: Certs;
+  readonly policy: PolicyFiles;
+  /** taskset CPU list for the server, e.g. "0". */
+  readonly serverCpus: string | undefined;
+  /** Number of server cores (workers for tollgate). */
+  readonly serverCores: number;
+  readonly logDir: string;
+}
+
+export interface Running {
+  readonly name: ContestantName;
+  readonly port: number;
+  /** Request path of the validating endpoint. */
+  readonly path: string;
+  readonly process: Started;
+  /** What was run, for the report. */
+  readonly command: string;
+  stop(): Promise<void>;
+}
+
+/** A contestant that cannot run here; the reason goes into the report instead of a number. */
+export class Unavailable extends Error {}
+
+const TSX = ['--import', 'tsx'];
+
+async function startNodeServer(name: 'bare' | 'inline', ctx: StartContext, extra: string[]): Promise<Running> {
+  const script = join(ctx.benchDir, 'lib', 'servers', `${name}.ts`);
+  const args = [...TSX, script, '--cert', ctx.certs.cert, '--key', ctx.certs.key, ...extra];
+  const p = startProcess(process.execPath, args, { cwd: ctx.repoRoot, ...(ctx.serverCpus ? { cpus: ctx.serverCpus } : {}) });
+  try {
+    const port = await waitForPortLine(p, 60_000);
+    return { name, port, path: '/validate', process: p, command: `node ${args.slice(2).join(' ')}`, stop: () => stopProcess(p) };
+  } catch (e) {
+    await stopProcess(p);
+    throw new Error(`${name}: ${(e as Error).message}\n${p.output().slice(-2000)}`);
+  }
+}
+
+async function ready(p: Started, port: number, path: string, body: Buffer, timeoutMs: number): Promise<void> {
+  await waitUntil(p, async () => (await post(port, path, body, 2000)).status === 200, timeoutMs);
+}
+
+export function opaBinary(benchDir: string): string {
+  return join(benchDir, '.bin', 'opa');
+}
+
+export async function startContestant(name: ContestantName, ctx: StartContext, probe: Buffer): Promise<Running> {
+  switch (name) {
+    case 'bare':
+      return startNodeServer('bare', ctx, []);
+    case 'inline':
+      return startNodeServer('inline', ctx, ['--rules', ctx.policy.rules, '--config', ctx.policy.bindings]);
+    case 'tollgate': {
+      const main = join(ctx.repoRoot, 'dist', 'main.js');
+      if (!existsSync(main)) throw new Unavailable('dist/main.js is missing: run `npm run build` at the root');
+      const [port, metricsPort] = [await freePort(), await freePort()];
+      const args = [
+        join(ctx.repoRoot, 'bin', 'tollgate.js'), 'serve',
+        '--port', String(port), '--metrics-port', String(metricsPort),
+        '--workers', String(ctx.serverCores), '--threads', '1',
+        '--tls-cert', ctx.certs.cert, '--tls-key', ctx.certs.key,
+        '--rules', ctx.policy.rules, '--config', ctx.policy.bindings, '--log-level', 'info',
+      ];
+      const p = startTo(process.execPath, args, ctx, 'tollgate');
+      try {
+        await ready(p, port, '/validate', probe, 60_000);
+      } catch (e) {
+        await stopProcess(p);
+        const out = logTail(ctx, 'tollgate');
+        throw new Unavailable(`\`tollgate serve\` did not serve: ${(e as Error).message}; output: ${out || '(none)'}`);
+      }
+      return { name, port, path: '/validate', process: p, command: `node ${args.join(' ')}`, stop: () => stopProcess(p) };
+    }
+    case 'opa': {
+      const bin = opaBinary(ctx.benchDir);
+      if (!existsSync(bin)) throw new Unavailable(`OPA is not installed at ${bin}: run \`npm --prefix bench run setup\``);
+      const port = await freePort();
+      const args = [
+        'run', '--server', '--disable-telemetry',
+        '--addr', `127.0.0.1:${port}`,
+        '--tls-cert-file', ctx.certs.cert, '--tls-private-key-file', ctx.certs.key,
+        // OPA logs every request at info; Tollgate logs no allowed request at info. Same work: errors only.
+        '--log-level', 'error', ctx.policy.rego,
+      ];
+      const p = startTo(bin, args, ctx, 'opa');
+      try {
+        await ready(p, port, '/', probe, 30_000);
+      } catch (e) {
+        await stopProcess(p);
+        throw new Error(`opa did not serve: ${(e as Error).message}; output: ${logTail(ctx, 'opa') || '(none)'}`);
+      }
+      return { name, port, path: '/', process: p, command: `opa ${args.join(' ')}`, stop: () => stopProcess(p) };
+    }
+  }
+}
+
+/** Start a server whose logs go to a file (their cost stays in the server, none in the harness). */
+function startTo(cmd: string, args: string[], ctx: StartContext, name: string): Started {
+  const log = join(ctx.logDir, `${name}.log`);
+  const fd = openSync(log, 'a');
+  const p = startProcess(cmd, args, {
+    cwd: ctx.repoRoot,
+    ...(ctx.serverCpus ? { cpus: ctx.serverCpus } : {}),
+    stdio: ['ignore', fd, fd],
+  });
+  return p;
+}
+
+function logTail(ctx: StartContext, name: string): string {
+  try {
+    return readFileSync(join(ctx.logDir, `${name}.log`), 'utf8').slice(-1500).trim();
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * Check that a contestant answers like the others: the allowed body gets allowed:true with its uid, the
+ * denied body gets allowed:false (except "bare", which answers a constant). A contestant that answers
+ * differently would not be measuring the same thing.
+ */
+export async function checkAnswers(r: Running, allowBody: Buffer, denyBody: Buffer): Promise<void> {
+  const parse = (s: string) => JSON.parse(s) as { response?: { uid?: string; allowed?: boolean } };
+  const uidOf = (b: Buffer) => (JSON.parse(b.toString()) as { request: { uid: string } }).request.uid;
+  const a = await post(r.port, r.path, allowBody);
+  const ar = parse(a.body).response;
+  if (a.status !== 200 || ar?.allowed !== true || ar.uid !== uidOf(allowBody)) {
+    throw new Error(`${r.name}: allowed review answered ${a.status} ${a.body.slice(0, 300)}`);
+  }
+  if (r.name === 'bare') return;
+  const d = await post(r.port, r.path, denyBody);
+  const dr = parse(d.body).response;
+  if (d.status !== 200 || dr?.allowed !== false || dr.uid !== uidOf(denyBody)) {
+    throw new Error(`${r.name}: denied review answered ${d.status} ${d.body.slice(0, 300)}`);
+  }
+}

@@ -1,0 +1,98 @@
+// Load generators, each run as its own process pinned to the load cores:
+//  - wrk (closed loop, as fast as the server answers) for saturation throughput and new connections/s;
+//  - open-loop.ts (constant rate, latency from the scheduled send time) for latency.
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import type { OpenLoopResult } from './open-loop.js';
+import { startProcess } from './proc.js';
+
+export interface WrkResult {
+  readonly rps: number;
+  readonly requests: number;
+  readonly durationS: number;
+  /** Connect/write/timeout errors and non-2xx answers. */
+  readonly errors: number;
+  /** Read errors: in "close" mode every server-closed connection counts here, so they are not errors. */
+  readonly readErrors: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+}
+
+export function hasWrk(): boolean {
+  try {
+    execFileSync('wrk', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch (e) {
+    // wrk --version exits 1 after printing its version.
+    return (e as { status?: number }).status === 1;
+  }
+}
+
+async function collect(cmd: string, args: string[], cpus: string | undefined, env?: NodeJS.ProcessEnv): Promise<string> {
+  const p = startProcess(cmd, args, { ...(cpus ? { cpus } : {}), ...(env ? { env } : {}) });
+  const { code, signal } = await p.exited;
+  if (code !== 0) throw new Error(`${cmd} exited ${code ?? signal}: ${p.output().slice(-1500)}`);
+  return p.output();
+}
+
+export async function runWrk(o: {
+  port: number;
+  path: string;
+  body: string;
+  connections: number;
+  durationS: number;
+  threads: number;
+  cpus: string | undefined;
+  close?: boolean;
+  luaDir: string;
+}): Promise<WrkResult> {
+  const out = await collect(
+    'wrk',
+    [
+      `-t${o.threads}`, `-c${o.connections}`, `-d${o.durationS}s`, '--timeout', '10s',
+      '-s', join(o.luaDir, 'wrk-post.lua'), `https://127.0.0.1:${o.port}${o.path}`,
+    ],
+    o.cpus,
+    { ...process.env, WRK_BODY: o.body, WRK_CLOSE: o.close ? '1' : '0' },
+  );
+  const line = out.split('\n').find((l) => l.startsWith('WRK_JSON '));
+  if (line === undefined) throw new Error(`wrk printed no summary: ${out.slice(-1500)}`);
+  const j = JSON.parse(line.slice(9)) as Record<string, number>;
+  const durationS = j.duration_us! / 1e6;
+  return {
+    rps: Math.round(j.requests! / durationS),
+    requests: j.requests!,
+    durationS,
+    errors: j.connect_errors! + j.write_errors! + j.timeouts! + j.status_errors!,
+    readErrors: j.read_errors!,
+    p50Ms: j.p50_us! / 1000,
+    p99Ms: j.p99_us! / 1000,
+  };
+}
+
+export async function runOpenLoopProcess(o: {
+  port: number;
+  path: string;
+  body: string;
+  rate: number;
+  connections: number;
+  durationS: number;
+  warmupS: number;
+  ca: string;
+  cpus: string | undefined;
+  benchDir: string;
+}): Promise<OpenLoopResult> {
+  const out = await collect(
+    process.execPath,
+    [
+      '--import', 'tsx', join(o.benchDir, 'lib', 'open-loop.ts'),
+      '--port', String(o.port), '--path', o.path, '--body', o.body, '--rate', String(Math.max(1, Math.round(o.rate))),
+      '--connections', String(o.connections), '--duration', String(o.durationS), '--warmup', String(o.warmupS),
+      '--ca', o.ca,
+    ],
+    o.cpus,
+  );
+  const line = out.split('\n').find((l) => l.startsWith('{'));
+  if (line === undefined) throw new Error(`open-loop printed no result: ${out.slice(-1500)}`);
+  return JSON.parse(line) as OpenLoopResult;
+}

@@ -1,0 +1,242 @@
+// Processes: start pinned to cores, wait for readiness, stop (always), and measure the RSS of a whole
+// process tree from /proc (primary + workers + anything they forked).
+import { type ChildProcess, type StdioOptions, spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { connect } from 'node:tls';
+
+export interface Started {
+  readonly child: ChildProcess;
+  /** stdout+stderr collected so far (bounded), for error messages. */
+  output(): string;
+  /** Resolves when the process has exited (code or signal). */
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+const hasTaskset = existsSync('/usr/bin/taskset');
+
+/** Spawn `cmd args` pinned to `cpus` (a taskset list like "0" or "0,1"); undefined = not pinned. */
+export function startProcess(
+  cmd: string,
+  args: readonly string[],
+  opts: { cpus?: string; cwd?: string; env?: NodeJS.ProcessEnv; stdio?: StdioOptions } = {},
+): Started {
+  const pinned = opts.cpus !== undefined && hasTaskset;
+  const child = spawn(pinned ? 'taskset' : cmd, pinned ? ['-c', opts.cpus!, cmd, ...args] : [...args], {
+    cwd: opts.cwd,
+    env: opts.env ?? process.env,
+    stdio: opts.stdio ?? ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  const keep = (d: Buffer) => {
+    out += d.toString();
+    if (out.length > 64_000) out = out.slice(-32_000);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.once('exit', (code, signal) => resolve({ code, signal }));
+    child.once('error', () => resolve({ code: -1, signal: null }));
+  });
+  return { child, output: () => out, exited };
+}
+
+/** Stop a process and its group: SIGTERM, then SIGKILL after `graceMs`. */
+export async function stopProcess(p: Started, graceMs = 5000): Promise<void> {
+  if (p.child.exitCode !== null || p.child.signalCode !== null) return;
+  const pids = [p.child.pid!, ...descendants(p.child.pid!)];
+  p.child.kill('SIGTERM');
+  const timer = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), graceMs).unref());
+  if ((await Promise.race([p.exited, timer])) === 'timeout') p.child.kill('SIGKILL');
+  await p.exited;
+  // Children that outlived their parent (a primary killed before its workers): end them by pid.
+  for (const pid of pids.slice(1)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+}
+
+/** Wait for a line of JSON with a `port` field on the process's stdout. */
+export function waitForPortLine(p: Started, timeoutMs: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    const timer = setTimeout(() => fail(new Error(`no "port" line within ${timeoutMs} ms`)), timeoutMs);
+    const onData = (d: Buffer) => {
+      buf += d.toString();
+      for (const line of buf.split('\n')) {
+        try {
+          const v = JSON.parse(line) as { port?: unknown };
+          if (typeof v.port === 'number') {
+            cleanup();
+            resolve(v.port);
+            return;
+          }
+        } catch {
+          // not our line
+        }
+      }
+    };
+    const onExit = () => fail(new Error('exited before listening'));
+    const cleanup = () => {
+      clearTimeout(timer);
+      p.child.stdout?.off('data', onData);
+      p.child.off('exit', onExit);
+    };
+    const fail = (e: Error) => {
+      cleanup();
+      reject(e);
+    };
+    p.child.stdout?.on('data', onData);
+    p.child.once('exit', onExit);
+  });
+}
+
+/** A port that was free a moment ago (for servers that need to be told their port). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** One HTTPS POST over a fresh TLS connection; resolves with the status and body. */
+export function post(
+  port: number,
+  path: string,
+  body: Buffer,
+  timeoutMs = 5000,
+): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const s = connect({ host: '127.0.0.1', port, servername: 'localhost', rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] });
+    const timer = setTimeout(() => {
+      s.destroy();
+      reject(new Error(`no response within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const chunks: Buffer[] = [];
+    s.once('secureConnect', () => {
+      s.write(
+        `POST ${path} HTTP/1.1\r\nHost: localhost:${port}\r\nContent-Type: application/json\r\n` +
+          `Content-Length: ${body.length}\r\nConnection: close\r\n\r\n`,
+      );
+      s.write(body);
+    });
+    s.on('data', (d: Buffer) => chunks.push(d));
+    s.once('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    s.once('close', () => {
+      clearTimeout(timer);
+      const text = Buffer.concat(chunks).toString();
+      const end = text.indexOf('\r\n\r\n');
+      if (end < 0) {
+        reject(new Error('connection closed without a response'));
+        return;
+      }
+      const head = text.slice(0, end);
+      let payload = text.slice(end + 4);
+      if (/\r\ntransfer-encoding: chunked/i.test(head)) payload = dechunk(payload);
+      resolve({ status: Number(head.slice(9, 12)), body: payload });
+    });
+  });
+}
+
+function dechunk(s: string): string {
+  let out = '';
+  let i = 0;
+  for (;;) {
+    const nl = s.indexOf('\r\n', i);
+    if (nl < 0) return out;
+    const n = Number.parseInt(s.slice(i, nl), 16);
+    if (!(n > 0)) return out;
+    out += s.slice(nl + 2, nl + 2 + n);
+    i = nl + 2 + n + 2;
+  }
+}
+
+/** Poll until `probe` succeeds, the process exits, or the deadline passes. */
+export async function waitUntil(p: Started, probe: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let exited = false;
+  p.exited.then(() => {
+    exited = true;
+  });
+  while (Date.now() < deadline) {
+    if (exited) throw new Error('exited before becoming ready');
+    if (await probe().catch(() => false)) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`not ready within ${timeoutMs} ms`);
+}
+
+function childrenOf(): Map<number, number[]> {
+  const map = new Map<number, number[]>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      // The command name may contain spaces and parentheses: fields start after the last ')'.
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      const list = map.get(ppid) ?? [];
+      list.push(Number(name));
+      map.set(ppid, list);
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return map;
+}
+
+export function descendants(pid: number): number[] {
+  const map = childrenOf();
+  const out: number[] = [];
+  const stack = [...(map.get(pid) ?? [])];
+  while (stack.length > 0) {
+    const p = stack.pop()!;
+    out.push(p);
+    stack.push(...(map.get(p) ?? []));
+  }
+  return out;
+}
+
+/** Resident set size of a process and all its descendants, in MB (VmRSS from /proc/<pid>/status). */
+export function treeRssMb(pid: number): { mb: number; processes: number } {
+  let kb = 0;
+  let n = 0;
+  for (const p of [pid, ...descendants(pid)]) {
+    try {
+      const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${p}/status`, 'utf8'));
+      if (m) {
+        kb += Number(m[1]);
+        n++;
+      }
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return { mb: Math.round(kb / 102.4) / 10, processes: n };
+}
+
+/** Sample a tree's RSS every `everyMs` until stopped; gives the peak. */
+export function rssSampler(pid: number, everyMs = 250): { stop(): { peakMb: number; processes: number } } {
+  let peak = treeRssMb(pid);
+  const t = setInterval(() => {
+    const now = treeRssMb(pid);
+    if (now.mb > peak.mb) peak = now;
+  }, everyMs);
+  return {
+    stop() {
+      clearInterval(t);
+      const now = treeRssMb(pid);
+      if (now.mb > peak.mb) peak = now;
+      return { peakMb: peak.mb, processes: peak.processes };
+    },
+  };
+}

@@ -1,0 +1,210 @@
+// The results file's shape, the goals, and the two renderings the README can show: a markdown table
+// and an SVG chart of p99 latency against throughput per contestant.
+import type { OpenLoopResult } from './open-loop.js';
+
+export interface ContestantResult {
+  name: string;
+  /** Why it did not run (not installed, command not implemented yet ...). */
+  unavailable?: string;
+  command?: string;
+  errors?: number;
+  /** Saturation throughput, 2 KB bodies, 32 connections: median and each repetition. */
+  saturation?: { rps: number; reps: number[] };
+  /** Latency at fractions of its own maximum (open loop, 25 connections). */
+  latency?: (OpenLoopResult & { fraction: number })[];
+  commonRate?: OpenLoopResult;
+  bodies?: Partial<Record<'20k' | '1m', { rps: number; p99Ms: number; errors: number }>>;
+  connectionsPerS?: number;
+  /** Peak RSS of the whole process tree during the 2 KB runs. */
+  rssMb?: { peakMb: number; processes: number };
+  /** Peak RSS including the 20 KB / 1 MB bodies and the connection storm. */
+  rssPeakAllMb?: { peakMb: number; processes: number };
+  fifty?: { rps?: number; p99Ms?: number };
+}
+
+export interface Goal {
+  goal: string;
+  status: 'pass' | 'miss' | 'n/a';
+  detail: string;
+}
+
+export interface BenchResults {
+  schema: 1;
+  date: string;
+  mode: 'full' | 'quick' | 'smoke';
+  commit: string;
+  machine: string;
+  setup: Record<string, unknown>;
+  commonRate: number;
+  contestants: Record<string, ContestantResult>;
+  ratios: {
+    tollgate_vs_opa: number | null;
+    tollgate_vs_bare: number | null;
+    tollgate_vs_inline: number | null;
+    inline_vs_opa: number | null;
+    inline_vs_bare: number | null;
+  };
+  p99_ms: Record<string, number | null>;
+  rss_mb: Record<string, number | null>;
+  goals: Goal[];
+}
+
+export function evaluateGoals(r: BenchResults): Goal[] {
+  const t = r.contestants.tollgate;
+  const opa = r.contestants.opa;
+  const why = (c: ContestantResult | undefined, name: string) =>
+    c === undefined ? `${name} not in this run` : (c.unavailable ?? `${name} has no result`);
+  const ratioGoal = (goal: string, ratio: number | null, min: number, other: string): Goal =>
+    ratio === null
+      ? { goal, status: 'n/a', detail: t?.saturation ? why(r.contestants[other], other) : why(t, 'tollgate') }
+      : { goal, status: ratio >= min ? 'pass' : 'miss', detail: `ratio ${ratio} (goal ≥ ${min})` };
+
+  const goals: Goal[] = [];
+  const opaGoal = ratioGoal('tollgate/opa throughput ≥ 3.0 with lower p99', r.ratios.tollgate_vs_opa, 3.0, 'opa');
+  if (opaGoal.status !== 'n/a') {
+    const tp = t?.commonRate?.latencyMs.p99;
+    const op = opa?.commonRate?.latencyMs.p99;
+    if (tp !== undefined && op !== undefined) {
+      const lower = tp < op;
+      opaGoal.detail += `; p99 at the common rate ${r.commonRate} req/s: tollgate ${tp} ms vs opa ${op} ms`;
+      if (!lower) opaGoal.status = 'miss';
+    }
+  }
+  goals.push(opaGoal);
+  goals.push(ratioGoal('tollgate/bare throughput ≥ 0.65', r.ratios.tollgate_vs_bare, 0.65, 'bare'));
+  goals.push(ratioGoal('tollgate/inline throughput ≥ 0.85', r.ratios.tollgate_vs_inline, 0.85, 'inline'));
+  const p99 = r.p99_ms.tollgate ?? null;
+  goals.push(
+    p99 === null
+      ? { goal: 'tollgate p99 ≤ 2 ms at 25 conns, 70 % load', status: 'n/a', detail: why(t, 'tollgate') }
+      : { goal: 'tollgate p99 ≤ 2 ms at 25 conns, 70 % load', status: p99 <= 2 ? 'pass' : 'miss', detail: `p99 ${p99} ms` },
+  );
+  const rss = r.rss_mb.tollgate ?? null;
+  goals.push(
+    rss === null
+      ? { goal: 'tollgate RSS ≤ 150 MB', status: 'n/a', detail: why(t, 'tollgate') }
+      : {
+          goal: 'tollgate RSS ≤ 150 MB',
+          status: rss <= 150 ? 'pass' : 'miss',
+          detail: `${rss} MB over ${t?.rssMb?.processes ?? '?'} processes`,
+        },
+  );
+  return goals;
+}
+
+const fmt = (x: number | undefined | null, digits = 0) =>
+  x === undefined || x === null ? '–' : x.toLocaleString('en-US', { maximumFractionDigits: digits });
+
+export function renderMarkdown(r: BenchResults): string {
+  const rows = Object.values(r.contestants);
+  const lines: string[] = [];
+  lines.push(`# Tollgate benchmark (${r.mode} run)`, '');
+  lines.push(`Commit \`${r.commit}\`, ${r.date}. Machine: ${r.machine}.`, '');
+  lines.push(
+    `Server pinned to cpu ${r.setup.serverCpus}, load generators to cpu ${r.setup.loadCpus}. TLS: ${r.setup.tls}. ` +
+      `Saturation: ${r.setup.saturation}. Latency: ${r.setup.latency}. ` +
+      `Load average at the end: ${(r.setup.loadAverageAtEnd as number[]).join(' ')}.`,
+    '',
+  );
+  lines.push(
+    '| contestant | req/s 2 KB (median) | reps | p50 / p99 / p99.9 ms at 70 % | p99 ms at common rate | req/s 20 KB | req/s 1 MB | new TLS conns/s | RSS MB (2 KB / peak) | 50 bindings req/s, p99 ms |',
+    '|---|---:|---|---|---:|---:|---:|---:|---|---|',
+  );
+  for (const c of rows) {
+    if (c.unavailable !== undefined) {
+      lines.push(`| ${c.name} | unavailable: ${c.unavailable.split('\n')[0]!.replace(/\|/g, '\\|').slice(0, 200)} |||||||||`);
+      continue;
+    }
+    const l70 = c.latency?.find((x) => x.fraction === 0.7);
+    lines.push(
+      `| ${c.name} | ${fmt(c.saturation?.rps)} | ${c.saturation?.reps.map((x) => fmt(x)).join(', ') ?? '–'} | ` +
+        `${l70 ? `${l70.latencyMs.p50} / ${l70.latencyMs.p99} / ${l70.latencyMs.p999}` : '–'} | ` +
+        `${fmt(c.commonRate?.latencyMs.p99, 3)} | ${fmt(c.bodies?.['20k']?.rps)} | ${fmt(c.bodies?.['1m']?.rps)} | ` +
+        `${fmt(c.connectionsPerS)} | ${fmt(c.rssMb?.peakMb, 1)} / ${fmt(c.rssPeakAllMb?.peakMb, 1)} | ` +
+        `${c.fifty ? `${fmt(c.fifty.rps)}, ${fmt(c.fifty.p99Ms, 3)}` : '–'} |`,
+    );
+  }
+  lines.push('', `Common rate: ${fmt(r.commonRate)} req/s (70 % of the slowest contestant's maximum).`, '');
+  lines.push('| ratio (saturation throughput) | value |', '|---|---:|');
+  for (const [k, v] of Object.entries(r.ratios)) lines.push(`| ${k.replace(/_/g, ' ')} | ${v ?? '–'} |`);
+  lines.push('', '| goal | result | detail |', '|---|---|---|');
+  for (const g of r.goals) lines.push(`| ${g.goal} | ${g.status} | ${g.detail.replace(/\|/g, '\\|').split('\n')[0]} |`);
+  lines.push('');
+  return `${lines.join('\n')}\n`;
+}
+
+const COLORS: Record<string, string> = { bare: '#888888', inline: '#2b8cbe', tollgate: '#e6550d', opa: '#31a354' };
+
+/** p99 latency (log scale) against achieved throughput, one line per contestant. */
+export function renderSvg(r: BenchResults): string {
+  const W = 720;
+  const H = 420;
+  const m = { l: 64, r: 130, t: 36, b: 48 };
+  const series = Object.values(r.contestants)
+    .filter((c) => c.latency && c.latency.length > 0)
+    .map((c) => {
+      const pts = [...(c.latency ?? []), ...(c.commonRate ? [c.commonRate] : [])]
+        .filter((p) => p.completed > 0)
+        .map((p) => ({ x: p.achievedRps, y: Math.max(p.latencyMs.p99, 0.05) }))
+        .sort((a, b) => a.x - b.x);
+      return { name: c.name, pts };
+    })
+    .filter((s) => s.pts.length > 0);
+  const xs = series.flatMap((s) => s.pts.map((p) => p.x));
+  const ys = series.flatMap((s) => s.pts.map((p) => p.y));
+  const xMax = niceCeil(Math.max(1, ...xs) * 1.05);
+  const yMin = 10 ** Math.floor(Math.log10(Math.min(1, ...ys)));
+  const yMax = 10 ** Math.ceil(Math.log10(Math.max(2, ...ys) * 1.1));
+  const px = (x: number) => m.l + (x / xMax) * (W - m.l - m.r);
+  const py = (y: number) => H - m.b - ((Math.log10(y) - Math.log10(yMin)) / (Math.log10(yMax) - Math.log10(yMin))) * (H - m.t - m.b);
+  const out: string[] = [];
+  out.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
+    `<rect width="${W}" height="${H}" fill="white"/>`,
+    `<text x="${W / 2}" y="20" text-anchor="middle" font-size="14">p99 latency vs throughput (2 KB AdmissionReviews, 25 keep-alive TLS conns, open loop)</text>`,
+  );
+  for (let i = 0; i <= 5; i++) {
+    const x = (xMax / 5) * i;
+    out.push(
+      `<line x1="${px(x)}" y1="${m.t}" x2="${px(x)}" y2="${H - m.b}" stroke="#eee"/>`,
+      `<text x="${px(x)}" y="${H - m.b + 16}" text-anchor="middle">${fmt(x)}</text>`,
+    );
+  }
+  for (let d = yMin; d <= yMax * 1.001; d *= 10) {
+    for (const k of [1, 2, 5]) {
+      const y = d * k;
+      if (y > yMax * 1.001) break;
+      out.push(
+        `<line x1="${m.l}" y1="${py(y)}" x2="${W - m.r}" y2="${py(y)}" stroke="${k === 1 ? '#ddd' : '#f3f3f3'}"/>`,
+        `<text x="${m.l - 6}" y="${py(y) + 4}" text-anchor="end">${y >= 1 ? y : y.toPrecision(1)}</text>`,
+      );
+    }
+  }
+  out.push(
+    `<line x1="${m.l}" y1="${H - m.b}" x2="${W - m.r}" y2="${H - m.b}" stroke="#333"/>`,
+    `<line x1="${m.l}" y1="${m.t}" x2="${m.l}" y2="${H - m.b}" stroke="#333"/>`,
+    `<text x="${(m.l + W - m.r) / 2}" y="${H - 12}" text-anchor="middle">requests per second (achieved)</text>`,
+    `<text transform="translate(16 ${(m.t + H - m.b) / 2}) rotate(-90)" text-anchor="middle">p99 latency, ms (log)</text>`,
+  );
+  series.forEach((s, i) => {
+    const color = COLORS[s.name] ?? '#000';
+    out.push(
+      `<polyline fill="none" stroke="${color}" stroke-width="2" points="${s.pts.map((p) => `${px(p.x).toFixed(1)},${py(p.y).toFixed(1)}`).join(' ')}"/>`,
+    );
+    for (const p of s.pts) out.push(`<circle cx="${px(p.x).toFixed(1)}" cy="${py(p.y).toFixed(1)}" r="3.5" fill="${color}"/>`);
+    const ly = m.t + 10 + i * 20;
+    out.push(
+      `<rect x="${W - m.r + 14}" y="${ly - 9}" width="12" height="12" fill="${color}"/>`,
+      `<text x="${W - m.r + 32}" y="${ly + 1}">${s.name}</text>`,
+    );
+  });
+  out.push(`<text x="${W - m.r + 14}" y="${H - m.b}" font-size="10" fill="#666">${r.mode} run, ${r.commit}</text>`);
+  out.push('</svg>');
+  return `${out.join('\n')}\n`;
+}
+
+function niceCeil(x: number): number {
+  const p = 10 ** Math.floor(Math.log10(x));
+  for (const k of [1, 2, 2.5, 5, 10]) if (k * p >= x) return k * p;
+  return 10 * p;
+}

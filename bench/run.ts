@@ -1,0 +1,354 @@
+// The side-by-side benchmark: bare uWS, inline engine, `tollgate serve`, OPA.
+//
+//   npm run bench                 full run (3 repetitions, ~15 minutes with all four contestants)
+//   npm run bench -- --quick      about a minute: one repetition, short phases
+//   npm run bench -- --smoke      seconds: proves the harness end to end (used by test/bench-smoke.test.ts)
+//   options: --contestants bare,inline,tollgate,opa  --out DIR  --server-cpus 0  --load-cpus 1
+//
+// Results: DIR/latest.json, latest.md, latest.svg and dated copies in DIR/history/ (DIR = bench/results).
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, cpus, loadavg, release, tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { ensureCerts } from './lib/certs.js';
+import {
+  CONTESTANTS,
+  type ContestantName,
+  checkAnswers,
+  type Running,
+  type StartContext,
+  startContestant,
+  Unavailable,
+} from './lib/contestants.js';
+import { hasWrk, runOpenLoopProcess, runWrk, type WrkResult } from './lib/load.js';
+import type { OpenLoopResult } from './lib/open-loop.js';
+import { type PolicyVariant, writePolicyFiles } from './lib/policies.js';
+import { rssSampler } from './lib/proc.js';
+import { type BenchResults, type ContestantResult, evaluateGoals, renderMarkdown, renderSvg } from './lib/report.js';
+
+const benchDir = dirname(fileURLToPath(import.meta.url));
+const repoRoot = resolve(benchDir, '..');
+
+interface Plan {
+  readonly mode: 'full' | 'quick' | 'smoke';
+  readonly reps: number;
+  readonly saturationS: number;
+  readonly latencyS: number;
+  readonly warmupS: number;
+  readonly connectS: number;
+  readonly bodyS: number;
+  /** Fractions of each contestant's own maximum at which latency is measured (the chart's points). */
+  readonly fractions: readonly number[];
+  readonly fifty: boolean;
+}
+
+const PLANS: Record<Plan['mode'], Plan> = {
+  full: { mode: 'full', reps: 3, saturationS: 10, latencyS: 15, warmupS: 2, connectS: 8, bodyS: 8, fractions: [0.25, 0.5, 0.7, 0.9], fifty: true },
+  quick: { mode: 'quick', reps: 1, saturationS: 3, latencyS: 3, warmupS: 1, connectS: 2, bodyS: 2, fractions: [0.7], fifty: true },
+  smoke: { mode: 'smoke', reps: 1, saturationS: 1, latencyS: 1, warmupS: 0.5, connectS: 1, bodyS: 1, fractions: [0.7], fifty: false },
+};
+
+const { values: args } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    smoke: { type: 'boolean', default: false },
+    contestants: { type: 'string', default: CONTESTANTS.join(',') },
+    out: { type: 'string', default: join(benchDir, 'results') },
+    'server-cpus': { type: 'string' },
+    'load-cpus': { type: 'string' },
+    'skip-build': { type: 'boolean', default: false },
+  },
+});
+
+const plan = PLANS[args.smoke ? 'smoke' : args.quick ? 'quick' : 'full'];
+const names = args.contestants.split(',').map((s) => s.trim()) as ContestantName[];
+for (const n of names) if (!CONTESTANTS.includes(n)) throw new Error(`unknown contestant ${n}; use ${CONTESTANTS.join(', ')}`);
+
+const nCpu = availableParallelism();
+const serverCpus = args['server-cpus'] ?? (nCpu >= 2 ? '0' : undefined);
+const loadCpus = args['load-cpus'] ?? (nCpu >= 2 ? String(nCpu - 1) : undefined);
+const countCpus = (list: string | undefined) =>
+  list === undefined ? nCpu : list.split(',').reduce((n, part) => {
+    const [a, b] = part.split('-').map(Number);
+    return n + (b === undefined ? 1 : b - a! + 1);
+  }, 0);
+
+// ---- progress display -------------------------------------------------------------------------------
+const started = Date.now();
+let step = 0;
+let totalSteps = 0;
+function progress(msg: string): void {
+  const t = ((Date.now() - started) / 1000).toFixed(0).padStart(4);
+  process.stderr.write(`[${t}s ${String(step).padStart(2)}/${totalSteps}] ${msg}\n`);
+}
+
+// ---- phases -----------------------------------------------------------------------------------------
+const work = mkdtempSync(join(tmpdir(), 'tollgate-bench-'));
+const certs = ensureCerts(join(work, 'certs'));
+const bodyFile = (name: string) => join(benchDir, 'bodies', name);
+const allow2k = readFileSync(bodyFile('review-2k.json'));
+const denyBody = readFileSync(bodyFile('review-deny.json'));
+const policies = {
+  seed: writePolicyFiles('seed', join(work, 'seed'), repoRoot),
+  fifty: writePolicyFiles('fifty', join(work, 'fifty'), repoRoot),
+};
+const wrkThreads = Math.max(1, countCpus(loadCpus));
+
+function context(variant: PolicyVariant): StartContext {
+  return {
+    repoRoot,
+    benchDir,
+    certs,
+    policy: policies[variant],
+    serverCpus,
+    serverCores: countCpus(serverCpus),
+    logDir: work,
+  };
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? 0 : s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+
+async function withContestant<T>(
+  name: ContestantName,
+  variant: PolicyVariant,
+  result: ContestantResult,
+  fn: (r: Running) => Promise<T>,
+): Promise<T | undefined> {
+  let r: Running;
+  try {
+    r = await startContestant(name, context(variant), allow2k);
+  } catch (e) {
+    if (e instanceof Unavailable) {
+      result.unavailable = e.message;
+      progress(`${name}: unavailable — ${e.message.split('\n')[0]}`);
+      return undefined;
+    }
+    throw e;
+  }
+  active = r;
+  try {
+    await checkAnswers(r, allow2k, denyBody);
+    result.command = r.command;
+    return await fn(r);
+  } finally {
+    active = undefined;
+    await r.stop();
+  }
+}
+
+// A contestant left running would skew whatever runs next on this machine: stop it on ^C too.
+let active: Running | undefined;
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(sig, () => {
+    process.stderr.write(`bench: ${sig}, stopping\n`);
+    const r = active;
+    (r ? r.stop() : Promise.resolve()).finally(() => {
+      rmSync(work, { recursive: true, force: true });
+      process.exit(130);
+    });
+  });
+}
+
+async function wrkStep(r: Running, label: string, body: string, seconds: number, close = false): Promise<WrkResult> {
+  step++;
+  progress(`${r.name}: ${label} (${seconds} s) …`);
+  const w = await runWrk({
+    port: r.port, path: r.path, body, connections: 32, durationS: seconds, threads: wrkThreads, cpus: loadCpus,
+    close, luaDir: join(benchDir, 'lib'),
+  });
+  progress(`${r.name}: ${label}: ${w.rps} req/s, p99 ${w.p99Ms} ms${w.errors ? `, ${w.errors} errors` : ''}`);
+  return w;
+}
+
+async function latencyStep(r: Running, rate: number, label: string): Promise<OpenLoopResult> {
+  step++;
+  progress(`${r.name}: latency at ${Math.round(rate)} req/s (${label}), 25 conns, ${plan.latencyS} s …`);
+  const o = await runOpenLoopProcess({
+    port: r.port, path: r.path, body: bodyFile('review-2k.json'), rate, connections: 25,
+    durationS: plan.latencyS, warmupS: plan.warmupS, ca: certs.cert, cpus: loadCpus, benchDir,
+  });
+  progress(
+    `${r.name}: ${o.achievedRps} req/s: p50 ${o.latencyMs.p50} ms, p99 ${o.latencyMs.p99} ms, p99.9 ${o.latencyMs.p999} ms` +
+      `${o.errors + o.non2xx ? `, ${o.errors + o.non2xx} errors` : ''}${o.unsent ? `, ${o.unsent} unsent` : ''}` +
+      ` (generator lag p99 ${o.generatorLagP99Ms} ms)`,
+  );
+  return o;
+}
+
+async function main(): Promise<void> {
+  if (!hasWrk()) throw new Error('wrk is not installed: apt-get install -y wrk');
+  const results: Record<string, ContestantResult> = {};
+  for (const n of names) results[n] = { name: n };
+  // "tollgate" runs as shipped: bin/tollgate.js on dist/, so build dist/ from the current sources first.
+  if (names.includes('tollgate') && plan.mode !== 'smoke' && !args['skip-build']) {
+    progress('tollgate: building dist/ (npm run build) …');
+    try {
+      execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+    } catch (e) {
+      const out = `${(e as { stdout?: Buffer }).stdout ?? ''}`.trim().split('\n').slice(0, 5).join(' / ');
+      results.tollgate!.unavailable = `npm run build failed: ${out}`;
+      progress(`tollgate: unavailable — ${results.tollgate!.unavailable}`);
+    }
+  }
+  totalSteps =
+    names.length * (plan.reps + 2 + 1 + plan.fractions.length) + names.length + (plan.fifty ? names.length * 2 : 0);
+  progress(
+    `${plan.mode} run: ${names.join(', ')}; server on cpu ${serverCpus ?? 'any'}, load (wrk, open-loop) on cpu ${loadCpus ?? 'any'}; ` +
+      `load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`,
+  );
+
+  // Phase 1: each contestant alone: saturation (median of reps), body sizes, new connections, latency curve.
+  for (const n of names) {
+    const res = results[n]!;
+    if (res.unavailable) continue;
+    await withContestant(n, 'seed', res, async (r) => {
+      const rss = rssSampler(r.process.child.pid!);
+      const reps: number[] = [];
+      for (let i = 0; i < plan.reps; i++) {
+        const w = await wrkStep(r, `saturation 2 KB, 32 conns, rep ${i + 1}/${plan.reps}`, bodyFile('review-2k.json'), plan.saturationS);
+        reps.push(w.rps);
+        res.errors = (res.errors ?? 0) + w.errors;
+      }
+      res.saturation = { rps: median(reps), reps };
+      res.latency = [];
+      for (const f of plan.fractions) {
+        const o = await latencyStep(r, f * res.saturation.rps, `${Math.round(f * 100)} % of own max`);
+        res.latency.push({ fraction: f, ...o });
+      }
+      res.rssMb = rss.stop();
+      const all = rssSampler(r.process.child.pid!);
+      res.bodies = {};
+      for (const size of ['20k', '1m'] as const) {
+        const w = await wrkStep(r, `saturation ${size === '20k' ? '20 KB' : '1 MB'}, 32 conns`, bodyFile(`review-${size}.json`), plan.bodyS);
+        res.bodies[size] = { rps: w.rps, p99Ms: w.p99Ms, errors: w.errors };
+      }
+      const c = await wrkStep(r, 'new TLS connection per request, 32 conns', bodyFile('review-2k.json'), plan.connectS, true);
+      res.connectionsPerS = c.rps;
+      res.rssPeakAllMb = all.stop();
+    });
+  }
+
+  // Phase 2: latency at one common rate that every contestant sustains (70 % of the slowest one's max).
+  const maxes = names.map((n) => results[n]!.saturation?.rps).filter((x): x is number => x !== undefined && x > 0);
+  const commonRate = maxes.length > 0 ? Math.round(0.7 * Math.min(...maxes)) : 0;
+  if (commonRate > 0) {
+    for (const n of names) {
+      const res = results[n]!;
+      if (res.unavailable) continue;
+      await withContestant(n, 'seed', res, async (r) => {
+        res.commonRate = await latencyStep(r, commonRate, 'common rate');
+      });
+    }
+  }
+
+  // Phase 3: the 50-binding policy set (bare answers a constant: nothing to compare there).
+  if (plan.fifty) {
+    for (const n of names) {
+      const res = results[n]!;
+      if (n === 'bare' || res.unavailable) continue;
+      const fifty: NonNullable<ContestantResult['fifty']> = {};
+      await withContestant(n, 'fifty', res, async (r) => {
+        const w = await wrkStep(r, `50 bindings, saturation 2 KB, 32 conns`, bodyFile('review-2k.json'), plan.saturationS);
+        fifty.rps = w.rps;
+        const o = await latencyStep(r, 0.7 * w.rps, '50 bindings, 70 % of own max');
+        fifty.p99Ms = o.latencyMs.p99;
+      });
+      res.fifty = fifty;
+    }
+  }
+
+  const out: BenchResults = {
+    schema: 1,
+    date: new Date().toISOString(),
+    mode: plan.mode,
+    commit: commit(),
+    machine: machine(),
+    setup: {
+      serverCpus: serverCpus ?? 'not pinned',
+      loadCpus: loadCpus ?? 'not pinned',
+      tls: certs.description,
+      saturation: `wrk -t${wrkThreads} -c32, ${plan.saturationS} s × ${plan.reps}`,
+      latency: `open-loop constant rate, 25 keep-alive conns, ${plan.latencyS} s after ${plan.warmupS} s warm-up`,
+      policies: {
+        seed: `${policies.seed.bindingCount} binding`,
+        fifty: `${policies.fifty.bindingCount} bindings (${policies.fifty.applying} apply to the benchmark Pod)`,
+      },
+      loadAverageAtEnd: loadavg().map((x) => Math.round(x * 100) / 100),
+    },
+    commonRate,
+    contestants: results,
+    ratios: ratios(results),
+    p99_ms: Object.fromEntries(names.map((n) => [n, p99At70(results[n]!)])),
+    rss_mb: Object.fromEntries(names.map((n) => [n, results[n]!.rssMb?.peakMb ?? null])),
+    goals: [],
+  };
+  out.goals = evaluateGoals(out);
+  writeResults(out);
+  for (const g of out.goals) progress(`goal ${g.status.toUpperCase().padEnd(4)} ${g.goal}: ${g.detail}`);
+}
+
+function p99At70(r: ContestantResult): number | null {
+  const l = r.latency?.find((x) => x.fraction === 0.7);
+  return l ? l.latencyMs.p99 : null;
+}
+
+function ratios(results: Record<string, ContestantResult>): BenchResults['ratios'] {
+  const rps = (n: string) => results[n]?.saturation?.rps;
+  const ratio = (a: string, b: string) => {
+    const x = rps(a);
+    const y = rps(b);
+    return x !== undefined && y !== undefined && y > 0 ? Math.round((x / y) * 1000) / 1000 : null;
+  };
+  return {
+    tollgate_vs_opa: ratio('tollgate', 'opa'),
+    tollgate_vs_bare: ratio('tollgate', 'bare'),
+    tollgate_vs_inline: ratio('tollgate', 'inline'),
+    inline_vs_opa: ratio('inline', 'opa'),
+    inline_vs_bare: ratio('inline', 'bare'),
+  };
+}
+
+function commit(): string {
+  try {
+    const sha = execFileSync('git', ['rev-parse', '--short=12', 'HEAD'], { cwd: repoRoot }).toString().trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: repoRoot }).toString().trim();
+    return dirty ? `${sha}-dirty` : sha;
+  } catch {
+    return 'unknown';
+  }
+}
+
+function machine(): string {
+  const c = cpus();
+  return `${c[0]?.model.trim() ?? 'unknown cpu'} × ${c.length}, Linux ${release()}, Node ${process.version}`;
+}
+
+function writeResults(out: BenchResults): void {
+  const dir = resolve(args.out);
+  mkdirSync(join(dir, 'history'), { recursive: true });
+  const stamp = out.date.replace(/[:.]/g, '-').replace(/-\d{3}Z$/, 'Z');
+  const json = `${JSON.stringify(out, null, 2)}\n`;
+  writeFileSync(join(dir, 'latest.json'), json);
+  writeFileSync(join(dir, 'latest.md'), renderMarkdown(out));
+  writeFileSync(join(dir, 'latest.svg'), renderSvg(out));
+  copyFileSync(join(dir, 'latest.json'), join(dir, 'history', `${stamp}-${out.mode}.json`));
+  progress(`wrote ${join(dir, 'latest.json')}, latest.md, latest.svg and history/${stamp}-${out.mode}.json`);
+}
+
+main()
+  .then(
+    () => 0,
+    (e: unknown) => {
+      process.stderr.write(`bench: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+      return 1;
+    },
+  )
+  .then((code) => {
+    rmSync(work, { recursive: true, force: true });
+    process.exit(code);
+  });
