@@ -30,6 +30,8 @@ export const ERRORS = {
   TOLLGATE_ERR_POLICY_THREW: { status: 500, summary: 'A policy threw while evaluating; its failure policy decided the request.' },
   TOLLGATE_ERR_POLICY_BAD_RESULT: { status: 500, summary: 'A policy returned something that is not a violation list, warnings or a patched object.' },
   TOLLGATE_ERR_POLICY_TIMEOUT: { status: 500, summary: 'A policy did not finish within its evaluation timeout; its failure policy decided the request.' },
+  TOLLGATE_ERR_POLICY_CRASHED: { status: 500, summary: "A policy exhausted its pool thread's heap (resourceLimits) or crashed the thread; the thread was replaced and the binding's failure policy decided." },
+  TOLLGATE_ERR_POOL_OVERLOADED: { status: 503, summary: 'The evaluation queue is full, or a request waited past its deadline: answered at once with 503 so the API server applies the webhook failurePolicy. Add threads, raise the queue, or fix the slow policy.' },
   TOLLGATE_ERR_TEST_FAILED: { status: 500, summary: 'A policy test case did not produce the expected outcome.' },
   TOLLGATE_ERR_TEST_INVALID: { status: 400, summary: 'A policy test suite (*.test.yaml) is malformed; the file, line, case and field are named (see docs/policy-tests.md).' },
   TOLLGATE_ERR_INTERNAL: { status: 500, summary: 'An unexpected internal error; the request fails closed (the API server applies its failurePolicy).' },

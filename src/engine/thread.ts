@@ -1,0 +1,181 @@
+/**
+ * The piscina task module: one per pool thread. At start it builds its own PolicySet from the plain
+ * source in `workerData` (importing the compiled bundles here, never on the server's event-loop thread);
+ * a set that fails to build is kept as a value and reported by `hello`, so a broken reload is refused
+ * without piscina respawning threads that fail at start.
+ *
+ * Each binding's validate()/mutate() is wrapped to publish "entered binding i, deadline t" (and whether
+ * the request is already denied) in the batch's progress slot before the policy code runs: when a
+ * policy loops synchronously, no message can leave this thread, and the owner's watchdog needs exactly
+ * that to stop the thread and answer with the binding's failure policy (src/engine/pool.ts).
+ */
+import { threadId, workerData } from 'node:worker_threads';
+import { describeError, isTollgateError } from '../errors.js';
+import {
+  type BatchTask,
+  type BindingSummary,
+  type FromThread,
+  now,
+  Progress,
+  type ThreadInit,
+  type ThreadReply,
+  type ToThread,
+  unexpected,
+} from '../ipc/thread-messages.js';
+import { errorReply, handleRequest } from './engine.js';
+import { type Binding, buildPolicySet, type PolicySet } from './policy-set.js';
+import type { LoadedPolicy } from './types.js';
+
+/** evaluate.ts applies the same default to async policies. */
+export const DEFAULT_POLICY_TIMEOUT_MS = 5000;
+
+/** The progress slot of the batch being evaluated (one batch at a time per thread). */
+let cells: Int32Array | undefined;
+let deadlineCell: Float64Array | undefined;
+/** Deadline of the item being evaluated (absolute ms). */
+let itemDeadline = Number.POSITIVE_INFINITY;
+
+/** Could this validate() result contain a violation? Conservative: anything but an obvious "nothing". */
+function mayDeny(r: unknown): boolean {
+  if (r === undefined || r === null || r === '') return false;
+  if (Array.isArray(r)) return r.length > 0;
+  if (typeof r === 'object') {
+    const o = r as { violations?: unknown; message?: unknown };
+    if (typeof o.message === 'string') return o.message !== '';
+    return !(Array.isArray(o.violations) ? o.violations.length === 0 : o.violations === undefined);
+  }
+  return true;
+}
+
+type PolicyFn = (ctx: never) => unknown;
+
+function instrument(
+  fn: PolicyFn,
+  index: number,
+  b: Binding,
+  timeoutMs: number,
+  isValidate: boolean,
+): PolicyFn {
+  const deniesOnResult = isValidate && b.enforcementAction === 'deny';
+  const deniesOnFailure = b.enforcementAction === 'deny' && b.failurePolicy === 'deny';
+  return (ctx) => {
+    const c = cells;
+    if (c === undefined) return fn(ctx);
+    deadlineCell![0] = Math.min(now() + timeoutMs, itemDeadline);
+    Atomics.store(c, Progress.BINDING, index);
+    Atomics.store(c, Progress.IN_BINDING, 1);
+    let r: unknown;
+    try {
+      r = fn(ctx);
+    } catch (e) {
+      if (deniesOnFailure) Atomics.store(c, Progress.DENIED, 1);
+      throw e;
+    } finally {
+      Atomics.store(c, Progress.IN_BINDING, 0);
+    }
+    // An async result is not known yet: count it as a possible denial (the owner then fails closed).
+    if (deniesOnResult && (mayDeny(r) || typeof (r as { then?: unknown } | null)?.then === 'function')) {
+      Atomics.store(c, Progress.DENIED, 1);
+    }
+    return r;
+  };
+}
+
+/** Wrap every binding's policy functions with progress reporting; returns what the owner needs. */
+function instrumentSet(set: PolicySet): BindingSummary[] {
+  return set.bindings.map((b, i) => {
+    const timeoutMs = b.timeoutMs ?? b.loaded.timeoutMs ?? DEFAULT_POLICY_TIMEOUT_MS;
+    const loaded: LoadedPolicy = {
+      ...b.loaded,
+      validate:
+        b.loaded.validate &&
+        (instrument(b.loaded.validate as PolicyFn, i, b, timeoutMs, true) as LoadedPolicy['validate']),
+      mutate:
+        b.loaded.mutate &&
+        (instrument(b.loaded.mutate as PolicyFn, i, b, timeoutMs, false) as LoadedPolicy['mutate']),
+    };
+    // Bindings are this thread's own objects (built just above from plain data); the index holds them.
+    (b as { loaded: LoadedPolicy }).loaded = loaded;
+    return {
+      name: b.name,
+      policy: b.loaded.name,
+      action: b.enforcementAction,
+      failurePolicy: b.failurePolicy,
+      timeoutMs,
+    };
+  });
+}
+
+type Loaded =
+  | { readonly ok: true; readonly set: PolicySet; readonly bindings: BindingSummary[] }
+  | {
+      readonly ok: false;
+      readonly error: { readonly code: ErrorCodeLike; readonly message: string };
+    };
+type ErrorCodeLike = Extract<FromThread, { type: 'load-failed' }>['error']['code'];
+
+async function load(init: ThreadInit): Promise<Loaded> {
+  try {
+    const set = await buildPolicySet(init.source);
+    return { ok: true, set, bindings: instrumentSet(set) };
+  } catch (e) {
+    return {
+      ok: false,
+      error: isTollgateError(e)
+        ? { code: e.code, message: e.message }
+        : { code: 'TOLLGATE_ERR_INTERNAL', message: `policy set failed to load: ${describeError(e)}` },
+    };
+  }
+}
+
+const loaded = await load(workerData as ThreadInit);
+
+async function runBatch(set: PolicySet, task: BatchTask): Promise<ThreadReply[]> {
+  const c = new Int32Array(task.progress, 0, Progress.INT32_CELLS);
+  cells = c;
+  deadlineCell = new Float64Array(task.progress, Progress.DEADLINE_BYTE, 1);
+  const bytes = new Uint8Array(task.bytes);
+  const replies: ThreadReply[] = [];
+  try {
+    for (let i = 0; i < task.items.length; i++) {
+      const item = task.items[i]!;
+      itemDeadline = item.deadline;
+      Atomics.store(c, Progress.BINDING, -1);
+      Atomics.store(c, Progress.DENIED, 0);
+      Atomics.store(c, Progress.ITEM, i);
+      const r = await handleRequest(set, {
+        body: bytes.subarray(item.offset, item.offset + item.length),
+        endpoint: item.endpoint,
+        timeoutMs: Math.max(1, Math.floor(item.deadline - now())),
+      });
+      if (r.decision === undefined) replies.push(r);
+      else {
+        const { patched: _, ...decision } = r.decision;
+        replies.push({ ...r, decision });
+      }
+    }
+  } finally {
+    cells = undefined;
+    deadlineCell = undefined;
+  }
+  return replies;
+}
+
+/** The piscina handler: one task, one answer; outcomes are values. */
+export default async function handle(task: ToThread): Promise<FromThread> {
+  switch (task.type) {
+    case 'hello':
+      return loaded.ok
+        ? { type: 'ready', threadId, bindings: loaded.bindings }
+        : { type: 'load-failed', threadId, error: loaded.error };
+    case 'batch':
+      if (!loaded.ok) {
+        // Not reached: the owner never routes requests to a set that failed to load.
+        const reply = errorReply(new Error(`policy set not loaded: ${loaded.error.message}`));
+        return { type: 'batch-done', replies: task.items.map(() => reply) };
+      }
+      return { type: 'batch-done', replies: await runBatch(loaded.set, task) };
+    default:
+      return unexpected(task);
+  }
+}
