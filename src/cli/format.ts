@@ -77,8 +77,9 @@ export function lineDiff(expected: string, actual: string): string {
       }
     }
   }
-  const keep = ops.map((_, k) =>
-    ops.slice(Math.max(0, k - CONTEXT), k + CONTEXT + 1).some((o) => o.tag !== ' '),
+  const changed = ops.some((o) => o.tag !== ' ');
+  const keep = ops.map(
+    (_, k) => !changed || ops.slice(Math.max(0, k - CONTEXT), k + CONTEXT + 1).some((o) => o.tag !== ' '),
   );
   const out: string[] = [];
   let skipped = false;

@@ -1,6 +1,6 @@
-import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { isTollgateError } from '../errors.js';
+import { type ParseArgsConfig, parseArgs } from 'node:util';
 import type { LoadOptions } from '../engine/engine.js';
+import { isTollgateError } from '../errors.js';
 
 /** Flags every policy-evaluating command takes. */
 export const SHARED_OPTIONS = {
