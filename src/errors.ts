@@ -34,6 +34,16 @@ export const ERRORS = {
   TOLLGATE_ERR_POOL_OVERLOADED: { status: 503, summary: 'The evaluation queue is full, or a request waited past its deadline: answered at once with 503 so the API server applies the webhook failurePolicy. Add threads, raise the queue, or fix the slow policy.' },
   TOLLGATE_ERR_TEST_FAILED: { status: 500, summary: 'A policy test case did not produce the expected outcome.' },
   TOLLGATE_ERR_TEST_INVALID: { status: 400, summary: 'A policy test suite (*.test.yaml) is malformed; the file, line, case and field are named (see docs/policy-tests.md).' },
+  TOLLGATE_ERR_UWS_NATIVE: { status: 500, summary: 'The native uWebSockets.js binding does not load for this platform and Node.js ABI; Tollgate refuses the slow JS fallback.' },
+  TOLLGATE_ERR_LISTEN: { status: 500, summary: 'The server cannot listen on the configured host and port (in use, or not permitted), or the TLS files are unusable.' },
+  TOLLGATE_ERR_CERTS: { status: 500, summary: '`tollgate certs` could not create the CA or serving certificate (is `openssl` installed? is --out writable?).' },
+  TOLLGATE_ERR_HTTP_UNAUTHORIZED: { status: 401, summary: 'The request lacks the bearer token configured with --auth-token-file.' },
+  TOLLGATE_ERR_HTTP_NOT_FOUND: { status: 404, summary: 'No such endpoint: use POST /validate, POST /mutate (or POST /), GET /healthz, GET /readyz.' },
+  TOLLGATE_ERR_HTTP_METHOD: { status: 405, summary: 'Wrong HTTP method for the endpoint; the Allow header names the right one.' },
+  TOLLGATE_ERR_HTTP_BODY_TOO_LARGE: { status: 413, summary: 'The request body exceeds the configured body limit (--body-limit).' },
+  TOLLGATE_ERR_HTTP_MEDIA_TYPE: { status: 415, summary: 'The request is not Content-Type application/json, or it is compressed (Content-Encoding).' },
+  TOLLGATE_ERR_UNAVAILABLE: { status: 503, summary: 'The worker is not ready (policies not loaded yet) or is shutting down; the API server applies its failurePolicy.' },
+  TOLLGATE_ERR_DEADLINE_EXCEEDED: { status: 504, summary: "The evaluation did not finish within the request's ?timeout; the API server applies its failurePolicy." },
   TOLLGATE_ERR_INTERNAL: { status: 500, summary: 'An unexpected internal error; the request fails closed (the API server applies its failurePolicy).' },
 } as const satisfies Record<string, ErrorSpec>;
 

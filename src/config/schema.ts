@@ -1,0 +1,211 @@
+/**
+ * The one description of every `tollgate serve` setting: its type, default, flag, environment variable,
+ * config-file key and meaning. The loader, `--help` and docs/configuration.md all come from this table.
+ */
+import { availableParallelism } from 'node:os';
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** The resolved, validated, frozen configuration of `tollgate serve`. */
+export interface ServeConfig {
+  readonly host: string;
+  readonly port: number;
+  readonly workers: number;
+  readonly threads: number;
+  readonly maxQueue: number;
+  readonly tlsCert: string | undefined;
+  readonly tlsKey: string | undefined;
+  readonly insecureHttp: boolean;
+  readonly metricsHost: string;
+  readonly metricsPort: number;
+  readonly rules: string;
+  readonly configs: readonly string[];
+  readonly data: readonly string[];
+  readonly cacheDir: string | undefined;
+  readonly logLevel: LogLevel;
+  readonly bodyLimitBytes: number;
+  readonly defaultTimeoutMs: number;
+  readonly maxTimeoutMs: number;
+  readonly timeoutMarginMs: number;
+  readonly authTokenFile: string | undefined;
+  readonly gracePeriodMs: number;
+  readonly watch: boolean;
+}
+
+export type OptionKind = 'string' | 'path' | 'int' | 'bool' | 'bytes' | 'duration' | 'list' | 'level';
+
+export interface OptionSpec {
+  readonly key: keyof ServeConfig;
+  /** Long flag without the dashes. */
+  readonly flag: string;
+  readonly env: string;
+  readonly kind: OptionKind;
+  /** A function for defaults that depend on the machine. */
+  readonly default: unknown;
+  readonly min?: number;
+  readonly max?: number;
+  readonly doc: string;
+}
+
+const MiB = 1024 * 1024;
+
+function env(flag: string): string {
+  return `TOLLGATE_${flag.toUpperCase().replaceAll('-', '_')}`;
+}
+
+function opt(
+  key: keyof ServeConfig,
+  flag: string,
+  kind: OptionKind,
+  dflt: unknown,
+  doc: string,
+  range: { min?: number; max?: number } = {},
+): OptionSpec {
+  return { key, flag, env: env(flag), kind, default: dflt, doc, ...range };
+}
+
+export const SERVE_OPTIONS: readonly OptionSpec[] = [
+  opt('host', 'host', 'string', '0.0.0.0', 'Address the webhook listens on.'),
+  opt('port', 'port', 'int', 8443, 'Webhook port; every worker listens on it (SO_REUSEPORT).', {
+    min: 0,
+    max: 65535,
+  }),
+  opt(
+    'workers',
+    'workers',
+    'int',
+    () => availableParallelism(),
+    'Worker processes (default: available cores).',
+    {
+      min: 1,
+      max: 256,
+    },
+  ),
+  opt('threads', 'threads', 'int', 2, 'Policy evaluation threads per worker (piscina pool).', {
+    min: 1,
+    max: 64,
+  }),
+  opt(
+    'maxQueue',
+    'max-queue',
+    'int',
+    256,
+    'Evaluations that may wait for a thread per worker before failing fast.',
+    {
+      min: 0,
+      max: 1_000_000,
+    },
+  ),
+  opt(
+    'tlsCert',
+    'tls-cert',
+    'path',
+    undefined,
+    'PEM serving certificate (chain). Required unless --insecure-http.',
+  ),
+  opt('tlsKey', 'tls-key', 'path', undefined, 'PEM private key of the serving certificate.'),
+  opt('insecureHttp', 'insecure-http', 'bool', false, 'Development only: serve plain HTTP instead of TLS.'),
+  opt(
+    'metricsHost',
+    'metrics-host',
+    'string',
+    '0.0.0.0',
+    'Address of the Prometheus /metrics endpoint (primary).',
+  ),
+  opt(
+    'metricsPort',
+    'metrics-port',
+    'int',
+    9090,
+    'Port of the Prometheus /metrics endpoint (0 disables it).',
+    {
+      min: 0,
+      max: 65535,
+    },
+  ),
+  opt('rules', 'rules', 'path', './rules', 'Directory of policies (rules/<name>/index.ts).'),
+  opt('configs', 'config', 'list', [], 'Binding files or directories (repeatable; comma-separated in env).'),
+  opt(
+    'data',
+    'data',
+    'list',
+    [],
+    'Cluster objects (Namespaces, inventory) files or directories (repeatable).',
+  ),
+  opt(
+    'cacheDir',
+    'cache-dir',
+    'path',
+    undefined,
+    'Where compiled policy bundles are written (default: a temp dir).',
+  ),
+  opt('logLevel', 'log-level', 'level', 'info', `Log level: ${LOG_LEVELS.join(', ')}.`),
+  opt(
+    'bodyLimitBytes',
+    'body-limit',
+    'bytes',
+    8 * MiB,
+    'Largest request body accepted (413 above it): 8Mi, 8388608.',
+    {
+      min: 1024,
+      max: 1024 * MiB,
+    },
+  ),
+  opt(
+    'defaultTimeoutMs',
+    'default-timeout',
+    'duration',
+    10_000,
+    'Deadline when a request has no valid ?timeout=.',
+    {
+      min: 100,
+      max: 300_000,
+    },
+  ),
+  opt(
+    'maxTimeoutMs',
+    'max-timeout',
+    'duration',
+    30_000,
+    'Upper bound for ?timeout= (the API server sends at most 30s).',
+    {
+      min: 100,
+      max: 300_000,
+    },
+  ),
+  opt(
+    'timeoutMarginMs',
+    'timeout-margin',
+    'duration',
+    200,
+    'Kept from the deadline for encoding and the network.',
+    {
+      min: 0,
+      max: 10_000,
+    },
+  ),
+  opt(
+    'authTokenFile',
+    'auth-token-file',
+    'path',
+    undefined,
+    'File with a bearer token every webhook call must carry.',
+  ),
+  opt(
+    'gracePeriodMs',
+    'grace-period',
+    'duration',
+    25_000,
+    'On SIGTERM, how long in-flight requests may take.',
+    {
+      min: 0,
+      max: 600_000,
+    },
+  ),
+  opt('watch', 'watch', 'bool', true, 'Hot-reload policies, bindings and data when their files change.'),
+];
+
+/** The flag naming the config file itself (YAML or JSON object of the keys above). */
+export const CONFIG_FILE_FLAG = 'config-file';
+export const CONFIG_FILE_ENV = 'TOLLGATE_CONFIG_FILE';

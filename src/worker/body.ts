@@ -1,0 +1,46 @@
+/**
+ * Reading a request body from uWS with a hard limit. uWS hands out each chunk as an ArrayBuffer that it
+ * neuters (reuses) when the callback returns, so every chunk is copied before returning. The API server
+ * always sends Content-Length, so the buffer is allocated once at the announced size; a body without it
+ * grows by doubling, still capped at the limit.
+ */
+import type { Uws } from '../uws.js';
+
+export type BodyResult =
+  | { readonly ok: true; readonly body: Uint8Array }
+  | { readonly ok: false; readonly reason: 'too-large' };
+
+/**
+ * Start reading. `onDone` is called exactly once, unless the request is aborted first: with the body, or
+ * with `too-large` as soon as the received bytes pass `limit` (the rest is not buffered).
+ */
+export function readBody(
+  res: Uws.HttpResponse,
+  announced: number | undefined,
+  limit: number,
+  onDone: (r: BodyResult) => void,
+): void {
+  let buf = new Uint8Array(announced !== undefined ? Math.min(announced, limit) : 16 * 1024);
+  let received = 0;
+  let finished = false;
+  res.onData((chunk, isLast) => {
+    if (finished) return;
+    const n = chunk.byteLength;
+    if (received + n > limit) {
+      finished = true;
+      onDone({ ok: false, reason: 'too-large' });
+      return;
+    }
+    if (received + n > buf.length) {
+      const grown = new Uint8Array(Math.min(limit, Math.max(buf.length * 2, received + n)));
+      grown.set(buf.subarray(0, received));
+      buf = grown;
+    }
+    buf.set(new Uint8Array(chunk), received);
+    received += n;
+    if (isLast) {
+      finished = true;
+      onDone({ ok: true, body: buf.subarray(0, received) });
+    }
+  });
+}
