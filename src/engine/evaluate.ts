@@ -294,6 +294,21 @@ function isPlainObject(v: unknown): v is KubeObject {
 }
 
 /**
+ * The object exactly as the API server will receive it (undefined members and functions dropped, NaN as
+ * null, toJSON applied), so the diff never emits an operation JSON cannot carry; cycles and BigInt make
+ * the result a bad one rather than a crash.
+ */
+function asJson(o: KubeObject): KubeObject | PolicyFailure {
+  let text: string;
+  try {
+    text = JSON.stringify(o);
+  } catch (e) {
+    return new PolicyFailure('TOLLGATE_ERR_POLICY_BAD_RESULT', `mutate result is not JSON: ${clip(describeError(e))}`);
+  }
+  return JSON.parse(text) as KubeObject;
+}
+
+/**
  * Mutations run one binding after another on a working copy, each on a fresh clone so that a policy that
  * fails half-way leaves nothing behind; the patch is the diff from the object as sent to the result.
  */
@@ -329,10 +344,8 @@ async function mutateReview(
       if (r instanceof PolicyFailure) outcome = r;
       else if (r === undefined || r === null) outcome = c.template ? (writeTemplate(copy, c.template, view), copy) : view;
       else if (!isPlainObject(r)) outcome = new PolicyFailure('TOLLGATE_ERR_POLICY_BAD_RESULT', `mutate returned ${preview(r)}; return the changed object or nothing`);
-      else {
-        JSON.stringify(r); // throws on cycles and BigInt: not something the API server could receive
-        outcome = c.template ? (writeTemplate(copy, c.template, r), copy) : r;
-      }
+      else outcome = c.template ? (writeTemplate(copy, c.template, r), copy) : r;
+      if (!(outcome instanceof PolicyFailure)) outcome = asJson(outcome);
     } catch (e) {
       outcome = failureFromThrow(e, b.loaded.source);
     }

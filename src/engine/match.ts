@@ -64,7 +64,8 @@ export function compileMatch(m: MatchSpec | undefined): MatchPredicate {
     return req.namespace || undefined;
   };
   const { namespaces, excludedNamespaces, labelSelector, namespaceSelector, scope, name, users, groups } = m;
-  if (namespaces !== undefined) {
+  // An empty list restricts nothing (Gatekeeper: `len(match.Namespaces) == 0` matches everything).
+  if (namespaces !== undefined && namespaces.length > 0) {
     checks.push((req) => {
       const ns = nsOf(req);
       return ns === undefined || anyGlob(namespaces, ns);
@@ -107,10 +108,10 @@ export function compileMatch(m: MatchSpec | undefined): MatchPredicate {
       return nsObj !== undefined && selectorMatches(namespaceSelector, labelsOf(nsObj));
     });
   }
-  if (users !== undefined) {
+  if (users !== undefined && users.length > 0) {
     checks.push((req) => anyGlob(users, req.userInfo.username ?? ''));
   }
-  if (groups !== undefined) {
+  if (groups !== undefined && groups.length > 0) {
     checks.push((req) => (req.userInfo.groups ?? []).some((g) => anyGlob(groups, g)));
   }
   if (checks.length === 0) return () => true;
