@@ -69,6 +69,25 @@ function cumulative(snapshot: MetricsSnapshot): MetricsSnapshot {
   );
 }
 
+/**
+ * prom-client names three gauges `nodejs_active_{handles,requests,resources}_total`; `promtool check
+ * metrics` rejects `_total` on anything but a counter, so those gauges are exported without the suffix.
+ */
+function conventionalNames(snapshot: MetricsSnapshot): MetricsSnapshot {
+  return snapshot.map((x) => {
+    if (String(x.type) === 'counter' || !x.name.endsWith('_total')) return x;
+    const name = x.name.slice(0, -'_total'.length);
+    return {
+      ...x,
+      name,
+      values: x.values.map((v) => {
+        const n = (v as { metricName?: string }).metricName;
+        return n === x.name ? { ...v, metricName: name } : v;
+      }),
+    } as Metric;
+  });
+}
+
 export class MetricsAggregator {
   /** Counts left behind by workers that have exited, merged into one snapshot. */
   private retired: MetricsSnapshot = [];
@@ -108,7 +127,7 @@ export class MetricsAggregator {
 
   /** The Prometheus text exposition of everything. */
   async render(): Promise<string> {
-    return AggregatorRegistry.aggregate(await this.parts()).metrics();
+    return AggregatorRegistry.aggregate((await this.parts()).map(conventionalNames)).metrics();
   }
 }
 

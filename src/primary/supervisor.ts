@@ -259,7 +259,7 @@ export class Supervisor {
     this.all.add(w);
     this.byWorker.set(worker, w);
     slot.current = w;
-    this.log.debug({ slot: slot.index, pid: w.pid }, 'worker forked');
+    this.log.debug({ slot: slot.index, workerPid: w.pid }, 'worker forked');
     return w;
   }
 
@@ -292,7 +292,10 @@ export class Supervisor {
     }
     const timer = setTimeout(() => {
       if (w.state !== 'exited') {
-        this.log.warn({ slot: w.slot, pid: w.pid }, 'worker did not stop within the grace period: killed');
+        this.log.warn(
+          { slot: w.slot, workerPid: w.pid },
+          'worker did not stop within the grace period: killed',
+        );
         w.worker.process.kill('SIGKILL');
       }
     }, this.opts.gracePeriodMs);
@@ -322,7 +325,10 @@ export class Supervisor {
         w.generation = m.generation;
         w.markReady();
         this.updateReady();
-        this.log.info({ slot: w.slot, pid: w.pid, port: m.port, generation: m.generation }, 'worker ready');
+        this.log.info(
+          { slot: w.slot, workerPid: w.pid, port: m.port, generation: m.generation },
+          'worker ready',
+        );
         // A reload accepted while this worker was starting: bring it up to date.
         const set = this.opts.policySet();
         if (set.generation !== m.generation) {
@@ -333,13 +339,13 @@ export class Supervisor {
         if (m.ok) {
           if (m.what === 'policies') w.generation = m.generation;
           this.log.info(
-            { slot: w.slot, pid: w.pid, what: m.what, generation: m.generation },
+            { slot: w.slot, workerPid: w.pid, what: m.what, generation: m.generation },
             'worker reloaded',
           );
           return;
         }
         this.log.error(
-          { slot: w.slot, pid: w.pid, what: m.what, code: m.error?.code, err: m.error?.message },
+          { slot: w.slot, workerPid: w.pid, what: m.what, code: m.error?.code, err: m.error?.message },
           'worker could not apply the reload: replacing it',
         );
         if (w.pid !== undefined && !w.retiring) {
@@ -355,7 +361,7 @@ export class Supervisor {
       'tollgate:fatal': (m) => {
         w.fatal = `${m.error.message} [${m.error.code}]`;
         this.log.error(
-          { slot: w.slot, pid: w.pid, code: m.error.code, err: m.error.message },
+          { slot: w.slot, workerPid: w.pid, code: m.error.code, err: m.error.message },
           'worker cannot start',
         );
       },
@@ -382,7 +388,7 @@ export class Supervisor {
     slot.crashes++;
     const delay = Math.min(this.maxBackoffMs, this.backoffMs * 2 ** (slot.crashes - 1));
     this.log.error(
-      { slot: slot.index, pid: w.pid, code, signal, crashes: slot.crashes, respawnInMs: delay },
+      { slot: slot.index, workerPid: w.pid, code, signal, crashes: slot.crashes, respawnInMs: delay },
       'worker exited unexpectedly: respawning',
     );
     slot.respawnTimer = setTimeout(() => {

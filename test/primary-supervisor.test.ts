@@ -1,0 +1,160 @@
+// The primary with real processes: a killed worker is respawned while the others keep answering, and
+// SIGTERM drains in-flight requests before everything exits 0.
+import assert from 'node:assert/strict';
+import { request as httpsRequest } from 'node:https';
+import { after, test } from 'node:test';
+import {
+  isAlive,
+  makeTree,
+  post,
+  review,
+  type Served,
+  sample,
+  serve,
+  startLoad,
+  type Tree,
+  waitFor,
+} from './helpers/serve-process.js';
+
+const cleanups: (() => Promise<void> | void)[] = [];
+after(async () => {
+  for (const c of cleanups.reverse()) await c();
+});
+
+function setup(): Tree {
+  const tree = makeTree('registry.good');
+  cleanups.push(() => tree.remove());
+  return tree;
+}
+
+async function start(tree: Tree, opts: Parameters<typeof serve>[1] = {}): Promise<Served> {
+  const s = await serve(tree, opts);
+  cleanups.push(() => s.kill());
+  return s;
+}
+
+test('a worker killed with SIGKILL is respawned while the other keeps serving', async () => {
+  const tree = setup();
+  const s = await start(tree, { workers: 2 });
+  const before = s.workerPids();
+  assert.equal(before.size, 2);
+  const victim = before.get(0) as number;
+  const survivor = before.get(1) as number;
+
+  const load = startLoad(s.port, review('registry.good/app:1'), 4);
+  try {
+    await waitFor('some answers', () => (load.stats.ok >= 20 ? true : undefined), 30_000);
+    const totalBefore = sample(
+      await s.metrics(),
+      'tollgate_requests_total{endpoint="validate",operation="CREATE",kind="Pod",decision="allowed"}',
+    );
+    assert.ok(totalBefore !== undefined && totalBefore > 0, 'requests are counted before the crash');
+
+    process.kill(victim, 'SIGKILL');
+    await waitFor('the primary noticed the crash', () =>
+      s.logs.some((l) => l.msg === 'worker exited unexpectedly: respawning' && l.workerPid === victim)
+        ? true
+        : undefined,
+    );
+    const okAtCrash = load.stats.ok;
+    // While slot 0 is down (backoff, then a cold start), the survivor answers.
+    await waitFor(
+      'answers while the slot is down',
+      () => (load.stats.ok >= okAtCrash + 20 ? true : undefined),
+      30_000,
+    );
+    await waitFor('slot 0 respawned', () => {
+      const pid = s.workerPids().get(0);
+      return pid !== undefined && pid !== victim ? pid : undefined;
+    });
+    assert.ok(!isAlive(victim));
+    assert.ok(isAlive(survivor), 'the other worker was not touched');
+    assert.equal(s.workerPids().get(1), survivor);
+
+    const text = await s.metrics();
+    assert.equal(sample(text, 'tollgate_worker_restarts_total{reason="crash"}'), 1);
+    assert.equal(sample(text, 'tollgate_workers_ready'), 2);
+    const totalAfter = sample(
+      text,
+      'tollgate_requests_total{endpoint="validate",operation="CREATE",kind="Pod",decision="allowed"}',
+    );
+    assert.ok(
+      totalAfter !== undefined && totalAfter >= totalBefore,
+      `the counter did not go down when a worker died (${totalBefore} -> ${totalAfter})`,
+    );
+    const crash = s.logs.find((l) => l.msg === 'worker exited unexpectedly: respawning');
+    assert.equal(crash?.signal, 'SIGKILL');
+    assert.ok(
+      typeof crash?.respawnInMs === 'number' && crash.respawnInMs > 0,
+      'the respawn waits for its backoff',
+    );
+  } finally {
+    const stats = await load.stop();
+    // Only requests already on the killed worker's connections can be lost (one per connection at most).
+    assert.ok(
+      stats.failed <= 4,
+      `at most the in-flight requests of the killed worker fail: ${stats.errors.join('; ')}`,
+    );
+    assert.ok(stats.ok > 40);
+  }
+  // A new connection lands on either worker and is answered.
+  for (let i = 0; i < 6; i++) {
+    const a = await post(s.port, review('registry.good/app:1'));
+    assert.equal(a.status, 200);
+    assert.equal(a.allowed, true);
+  }
+});
+
+test('SIGTERM: in-flight requests are answered, workers exit, the primary exits 0 within the grace period', async () => {
+  const tree = setup();
+  const s = await start(tree, { workers: 2, graceMs: 15_000 });
+  const pids = [...s.workerPids().values()];
+  assert.equal(pids.length, 2);
+
+  // A request that takes 1.5 s in the policy; SIGTERM goes out as soon as it has been written.
+  let sentAt = 0;
+  const slow = new Promise<{ status: number; body: string; at: number }>((res, rej) => {
+    const body = review('registry.bad/app:1', { busyMs: 1500 });
+    const req = httpsRequest(
+      {
+        host: '127.0.0.1',
+        port: s.port,
+        path: '/validate?timeout=10s',
+        method: 'POST',
+        rejectUnauthorized: false,
+        agent: false,
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+      },
+      (r) => {
+        let text = '';
+        r.setEncoding('utf8').on('data', (c: string) => {
+          text += c;
+        });
+        r.on('end', () => res({ status: r.statusCode ?? 0, body: text, at: Date.now() }));
+      },
+    );
+    req.on('error', rej);
+    req.on('finish', () => {
+      sentAt = Date.now();
+      process.kill(s.proc.pid as number, 'SIGTERM');
+    });
+    req.end(body);
+  });
+
+  const answer = await slow;
+  assert.equal(answer.status, 200);
+  assert.equal((JSON.parse(answer.body) as { response: { allowed: boolean } }).response.allowed, false);
+  assert.ok(answer.at - sentAt >= 1000, 'the answer came after the policy ran, i.e. after SIGTERM');
+
+  const code = await Promise.race([
+    s.exited,
+    new Promise((r) => setTimeout(() => r('still running'), 15_000)),
+  ]);
+  assert.equal(code, 0, `primary exit: ${code}; stderr: ${s.stderr().slice(-1000)}`);
+  assert.ok(Date.now() - sentAt < 15_000, 'exited within the grace period');
+  for (const pid of pids) await waitFor(`worker ${pid} gone`, () => (isAlive(pid) ? undefined : true), 5_000);
+  assert.ok(s.logs.some((l) => l.msg === 'tollgate stopped'));
+  assert.ok(!s.logs.some((l) => l.msg?.includes('killed')), 'no worker needed to be killed');
+  // Nothing listens any more.
+  await assert.rejects(post(s.port, review('registry.good/app:1')));
+});
