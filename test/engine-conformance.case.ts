@@ -17,7 +17,10 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import jsonpatch, { type Operation as PatchOp } from 'fast-json-patch';
 import { parse as parseYaml } from 'yaml';
-import type { Engine, EngineReply, LoadOptions } from '../src/engine/engine.js';
+import { decodeReview } from '../src/admission/decode.js';
+import type { AdmissionReview } from '../src/admission/types.js';
+import { type Engine, type EngineReply, type LoadOptions, loadSource } from '../src/engine/engine.js';
+import { buildPolicySet, type PolicySet } from '../src/engine/policy-set.js';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -45,6 +48,39 @@ export function lineOf(code: string, needle: string): number {
   const i = code.split('\n').findIndex((l) => l.includes(needle));
   if (i < 0) throw new Error(`${needle} not in code`);
   return i + 1;
+}
+
+/**
+ * A policy set from policy sources and a bindings YAML text (and optional data YAML), compiled into a
+ * fresh directory under `root`. For unit tests of the engine parts below the Engine interface.
+ */
+export async function policySetFrom(
+  root: string,
+  policies: Readonly<Record<string, string>>,
+  bindings: string,
+  data = '',
+): Promise<PolicySet> {
+  const dir = mkdtempSync(join(root, 'set-'));
+  const rules = writePolicies(dir, policies);
+  writeFileSync(join(dir, 'bindings.yaml'), bindings);
+  writeFileSync(join(dir, 'data.yaml'), data);
+  const source = await loadSource({
+    rules,
+    configs: [join(dir, 'bindings.yaml')],
+    data: [join(dir, 'data.yaml')],
+    cacheDir: join(root, 'cache'),
+  });
+  return buildPolicySet(source);
+}
+
+/** A Tollgate Binding document (YAML) for `policy`, with optional extra spec fields as JSON. */
+export function bindingYaml(name: string, policy: string, spec: Record<string, unknown> = {}): string {
+  return `---\napiVersion: tollgate.dev/v1alpha1\nkind: Binding\nmetadata: {name: ${JSON.stringify(name)}}\nspec: ${JSON.stringify({ policy, ...spec })}\n`;
+}
+
+/** Decode a review built with `review()` exactly as the server would. */
+export function decoded(init: ReviewInit = {}): AdmissionReview {
+  return decodeReview(apiserverBytes(review(init)));
 }
 
 export interface ReviewInit {
