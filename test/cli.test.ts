@@ -261,6 +261,7 @@ describe('tollgate eval', () => {
     );
     assert.equal(ok.code, 0, ok.stderr);
     const wrong = await tollgate(['eval', '--rules', rules], '{"apiVersion":"v1","kind":"Pod"}\n');
+    assert.match(wrong.stderr, /warning: no bindings loaded/);
     assert.deepEqual(JSON.parse(wrong.stdout).error.code, 'TOLLGATE_ERR_ADMISSION_BAD_GVK');
   });
 
@@ -296,6 +297,37 @@ describe('tollgate eval', () => {
         .map((l) => JSON.parse(l).response.uid),
       ['s-0', 's-1', 's-2'],
     );
+  });
+
+  test('answers leave in input order even when async policies finish out of order', async () => {
+    const arules = join(dir, 'async-rules');
+    mkdirSync(join(arules, 'slow'), { recursive: true });
+    writeFileSync(
+      join(arules, 'slow', 'index.ts'),
+      "import { definePolicy } from 'tollgate/sdk';\nexport default definePolicy({\n  name: 'slow',\n  async validate(ctx) {\n    await new Promise((r) => setTimeout(r, Number(ctx.object?.metadata?.labels?.delay ?? 0)));\n    return ctx.object?.metadata?.labels?.deny ? 'denied after ' + ctx.object.metadata.labels.delay + ' ms' : [];\n  },\n});\n",
+    );
+    const binding = join(dir, 'slow.yaml');
+    writeFileSync(
+      binding,
+      'apiVersion: tollgate.dev/v1alpha1\nkind: Binding\nmetadata: {name: slow}\nspec: {policy: slow}\n',
+    );
+    const delays = [400, 0, 250, 10, 120, 0];
+    const input = delays.map((d, i) => {
+      const review = JSON.parse(podReview('nginx-allowed', `a-${i}`));
+      review.request.object.metadata.labels = { delay: String(d), ...(i % 2 ? { deny: 'yes' } : {}) };
+      return JSON.stringify(review);
+    });
+    const r = await tollgate(['eval', '--rules', arules, '--config', binding], `${input.join('\n')}\n`);
+    assert.equal(r.code, 0, r.stderr);
+    const out = r.stdout
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l).response);
+    assert.deepEqual(
+      out.map((res) => [res.uid, res.allowed]),
+      delays.map((_, i) => [`a-${i}`, i % 2 === 0]),
+    );
+    assert.equal(out[1].status.message, '[slow] denied after 0 ms');
   });
 
   test('--mutate returns the patch of a mutating policy', async () => {

@@ -6,7 +6,7 @@
  */
 import { createInterface } from 'node:readline';
 import { type Endpoint, InlineEngine } from '../engine/engine.js';
-import { checkLogLevel, write } from './io.js';
+import { checkLogLevel, warnNoBindings, write } from './io.js';
 import { loadOptionsFrom, parseCommandArgs, reportError, SHARED_OPTIONS } from './shared.js';
 
 const OPTIONS = {
@@ -59,6 +59,7 @@ export async function run(argv: readonly string[]): Promise<number> {
   let engine: InlineEngine;
   try {
     engine = await InlineEngine.create(loadOptionsFrom(values), { freezeObjects: true });
+    if (engine.policySet.bindings.length === 0) warnNoBindings('eval');
   } catch (e) {
     return reportError('eval', e);
   }

@@ -37,3 +37,10 @@ export function write(stream: Writable, text: string): Promise<void> | undefined
     stream.once('error', onError);
   });
 }
+
+/** Said on stderr, never silently: without bindings every request is allowed. */
+export function warnNoBindings(command: string): void {
+  process.stderr.write(
+    `tollgate ${command}: warning: no bindings loaded (give --config); every request will be allowed\n`,
+  );
+}

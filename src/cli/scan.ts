@@ -10,7 +10,7 @@ import { InlineEngine } from '../engine/engine.js';
 import type { EvaluationRecord, SourceDocument } from '../engine/types.js';
 import { TollgateError } from '../errors.js';
 import { table } from './format.js';
-import { checkLogLevel, readAll, write } from './io.js';
+import { checkLogLevel, readAll, warnNoBindings, write } from './io.js';
 import { asCreated, buildReview, DEFAULT_USER, isKubeObject } from './review.js';
 import { loadOptionsFrom, parseCommandArgs, reportError, SHARED_OPTIONS } from './shared.js';
 
@@ -141,6 +141,7 @@ export async function run(argv: readonly string[]): Promise<number> {
   try {
     const docs = await readInputs(positionals);
     const engine = await InlineEngine.create(loadOptionsFrom(values), { freezeObjects: true });
+    if (engine.policySet.bindings.length === 0) warnNoBindings('scan');
     for (const d of docs) {
       const manifest = d.value as KubeObject & { apiVersion: string; kind: string };
       const { object, namespace } = asCreated(manifest, values.namespace);
