@@ -955,7 +955,10 @@ export function runEngineConformance(name: string, create: (opts: LoadOptions) =
         await bad(enc(`${'['.repeat(100_000)}${']'.repeat(100_000)}`), 'TOLLGATE_ERR_ADMISSION_BAD_JSON');
         const deep = `${'{"a":'.repeat(50_000)}1${'}'.repeat(50_000)}`;
         const text = new TextDecoder().decode(apiserverBytes(review({ object: pod('p', 'mutate') })));
-        await bad(enc(text.replace('"spec":{', `"spec":{"deep":${deep},`)), 'TOLLGATE_ERR_ADMISSION_BAD_JSON');
+        await bad(
+          enc(text.replace('"spec":{', `"spec":{"deep":${deep},`)),
+          'TOLLGATE_ERR_ADMISSION_BAD_JSON',
+        );
         // Moderately deep objects are fine on both endpoints.
         const ok = `${'{"a":'.repeat(200)}1${'}'.repeat(200)}`;
         const body = enc(text.replace('"spec":{', `"spec":{"deep":${ok},`));
