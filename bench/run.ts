@@ -26,7 +26,13 @@ import { hasWrk, runOpenLoopProcess, runWrk, type WrkResult } from './lib/load.j
 import type { OpenLoopResult } from './lib/open-loop.js';
 import { type PolicyVariant, writePolicyFiles } from './lib/policies.js';
 import { rssSampler } from './lib/proc.js';
-import { type BenchResults, type ContestantResult, evaluateGoals, renderMarkdown, renderSvg } from './lib/report.js';
+import {
+  type BenchResults,
+  type ContestantResult,
+  evaluateGoals,
+  renderMarkdown,
+  renderSvg,
+} from './lib/report.js';
 
 const benchDir = dirname(fileURLToPath(import.meta.url));
 const repoRoot = resolve(benchDir, '..');
@@ -45,9 +51,39 @@ interface Plan {
 }
 
 const PLANS: Record<Plan['mode'], Plan> = {
-  full: { mode: 'full', reps: 3, saturationS: 10, latencyS: 15, warmupS: 2, connectS: 8, bodyS: 8, fractions: [0.25, 0.5, 0.7, 0.9], fifty: true },
-  quick: { mode: 'quick', reps: 1, saturationS: 3, latencyS: 3, warmupS: 1, connectS: 2, bodyS: 2, fractions: [0.7], fifty: true },
-  smoke: { mode: 'smoke', reps: 1, saturationS: 1, latencyS: 1, warmupS: 0.5, connectS: 1, bodyS: 1, fractions: [0.7], fifty: false },
+  full: {
+    mode: 'full',
+    reps: 3,
+    saturationS: 10,
+    latencyS: 15,
+    warmupS: 2,
+    connectS: 8,
+    bodyS: 8,
+    fractions: [0.25, 0.5, 0.7, 0.9],
+    fifty: true,
+  },
+  quick: {
+    mode: 'quick',
+    reps: 1,
+    saturationS: 3,
+    latencyS: 3,
+    warmupS: 1,
+    connectS: 2,
+    bodyS: 2,
+    fractions: [0.7],
+    fifty: true,
+  },
+  smoke: {
+    mode: 'smoke',
+    reps: 1,
+    saturationS: 1,
+    latencyS: 1,
+    warmupS: 0.5,
+    connectS: 1,
+    bodyS: 1,
+    fractions: [0.7],
+    fifty: false,
+  },
 };
 
 const { values: args } = parseArgs({
@@ -64,16 +100,19 @@ const { values: args } = parseArgs({
 
 const plan = PLANS[args.smoke ? 'smoke' : args.quick ? 'quick' : 'full'];
 const names = args.contestants.split(',').map((s) => s.trim()) as ContestantName[];
-for (const n of names) if (!CONTESTANTS.includes(n)) throw new Error(`unknown contestant ${n}; use ${CONTESTANTS.join(', ')}`);
+for (const n of names)
+  if (!CONTESTANTS.includes(n)) throw new Error(`unknown contestant ${n}; use ${CONTESTANTS.join(', ')}`);
 
 const nCpu = availableParallelism();
 const serverCpus = args['server-cpus'] ?? (nCpu >= 2 ? '0' : undefined);
 const loadCpus = args['load-cpus'] ?? (nCpu >= 2 ? String(nCpu - 1) : undefined);
 const countCpus = (list: string | undefined) =>
-  list === undefined ? nCpu : list.split(',').reduce((n, part) => {
-    const [a, b] = part.split('-').map(Number);
-    return n + (b === undefined ? 1 : b - a! + 1);
-  }, 0);
+  list === undefined
+    ? nCpu
+    : list.split(',').reduce((n, part) => {
+        const [a, b] = part.split('-').map(Number);
+        return n + (b === undefined ? 1 : b - a! + 1);
+      }, 0);
 
 // ---- progress display -------------------------------------------------------------------------------
 const started = Date.now();
@@ -110,56 +149,89 @@ function context(variant: PolicyVariant): StartContext {
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
-  return s.length === 0 ? 0 : s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+  return s.length === 0
+    ? 0
+    : s.length % 2
+      ? s[(s.length - 1) / 2]!
+      : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
 
-async function withContestant<T>(
-  name: ContestantName,
+/**
+ * Start every contestant of a variant (in parallel), check that each answers like the others, and give
+ * the ones that run. All stay up for the whole phase, each idle while another one is measured; the
+ * unavailable ones get their reason recorded instead.
+ */
+async function startAll(
   variant: PolicyVariant,
-  result: ContestantResult,
-  fn: (r: Running) => Promise<T>,
-): Promise<T | undefined> {
-  let r: Running;
+  results: Record<string, ContestantResult>,
+  which: ContestantName[],
+) {
+  const runningNow = new Map<ContestantName, Running>();
+  const todo = which.filter((n) => results[n]!.unavailable === undefined);
+  progress(`starting ${todo.join(', ')} (${variant} policy set) …`);
+  const settled = await Promise.allSettled(todo.map((n) => startContestant(n, context(variant), allow2k)));
+  let failure: unknown;
+  settled.forEach((s, i) => {
+    const n = todo[i]!;
+    if (s.status === 'fulfilled') {
+      runningNow.set(n, s.value);
+      running.add(s.value);
+      results[n]!.command = s.value.command;
+    } else if (s.reason instanceof Unavailable) {
+      results[n]!.unavailable = s.reason.message;
+      progress(`${n}: unavailable — ${s.reason.message.split('\n')[0]}`);
+    } else failure ??= s.reason;
+  });
   try {
-    r = await startContestant(name, context(variant), allow2k);
+    if (failure !== undefined) throw failure;
+    for (const r of runningNow.values()) await checkAnswers(r, allow2k, denyBody);
   } catch (e) {
-    if (e instanceof Unavailable) {
-      result.unavailable = e.message;
-      progress(`${name}: unavailable — ${e.message.split('\n')[0]}`);
-      return undefined;
-    }
+    await stopAll(runningNow);
     throw e;
   }
-  active = r;
-  try {
-    await checkAnswers(r, allow2k, denyBody);
-    result.command = r.command;
-    return await fn(r);
-  } finally {
-    active = undefined;
-    await r.stop();
-  }
+  return runningNow;
 }
 
-// A contestant left running would skew whatever runs next on this machine: stop it on ^C too.
-let active: Running | undefined;
+async function stopAll(m: Map<ContestantName, Running>): Promise<void> {
+  await Promise.all(
+    [...m.values()].map(async (r) => {
+      await r.stop();
+      running.delete(r);
+    }),
+  );
+}
+
+// A contestant left running would skew whatever runs next on this machine: stop them on ^C too.
+const running = new Set<Running>();
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   process.once(sig, () => {
     process.stderr.write(`bench: ${sig}, stopping\n`);
-    const r = active;
-    (r ? r.stop() : Promise.resolve()).finally(() => {
+    Promise.all([...running].map((r) => r.stop())).finally(() => {
       rmSync(work, { recursive: true, force: true });
       process.exit(130);
     });
   });
 }
 
-async function wrkStep(r: Running, label: string, body: string, seconds: number, close = false): Promise<WrkResult> {
+async function wrkStep(
+  r: Running,
+  label: string,
+  body: string,
+  seconds: number,
+  close = false,
+): Promise<WrkResult> {
   step++;
   progress(`${r.name}: ${label} (${seconds} s) …`);
   const w = await runWrk({
-    port: r.port, path: r.path, body, connections: 32, durationS: seconds, threads: wrkThreads, cpus: loadCpus,
-    close, luaDir: join(benchDir, 'lib'),
+    port: r.port,
+    path: r.path,
+    body,
+    connections: 32,
+    durationS: seconds,
+    threads: wrkThreads,
+    cpus: loadCpus,
+    close,
+    luaDir: join(benchDir, 'lib'),
   });
   progress(`${r.name}: ${label}: ${w.rps} req/s, p99 ${w.p99Ms} ms${w.errors ? `, ${w.errors} errors` : ''}`);
   return w;
@@ -169,8 +241,16 @@ async function latencyStep(r: Running, rate: number, label: string): Promise<Ope
   step++;
   progress(`${r.name}: latency at ${Math.round(rate)} req/s (${label}), 25 conns, ${plan.latencyS} s …`);
   const o = await runOpenLoopProcess({
-    port: r.port, path: r.path, body: bodyFile('review-2k.json'), rate, connections: 25,
-    durationS: plan.latencyS, warmupS: plan.warmupS, ca: certs.cert, cpus: loadCpus, benchDir,
+    port: r.port,
+    path: r.path,
+    body: bodyFile('review-2k.json'),
+    rate,
+    connections: 25,
+    durationS: plan.latencyS,
+    warmupS: plan.warmupS,
+    ca: certs.cert,
+    cpus: loadCpus,
+    benchDir,
   });
   progress(
     `${r.name}: ${o.achievedRps} req/s: p50 ${o.latencyMs.p50} ms, p99 ${o.latencyMs.p99} ms, p99.9 ${o.latencyMs.p999} ms` +
@@ -184,33 +264,53 @@ async function main(): Promise<void> {
   if (!hasWrk()) throw new Error('wrk is not installed: apt-get install -y wrk');
   const results: Record<string, ContestantResult> = {};
   for (const n of names) results[n] = { name: n };
-  // "tollgate" runs as shipped: bin/tollgate.js on dist/, so build dist/ from the current sources first.
-  if (names.includes('tollgate') && plan.mode !== 'smoke' && !args['skip-build']) {
+  // "tollgate" runs as shipped (bin/tollgate.js on dist/) and "inline" loads dist/engine: build dist/ first.
+  if (
+    (names.includes('tollgate') || names.includes('inline')) &&
+    plan.mode !== 'smoke' &&
+    !args['skip-build']
+  ) {
     progress('tollgate: building dist/ (npm run build) …');
     try {
-      execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+      execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], {
+        cwd: repoRoot,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
     } catch (e) {
       const out = `${(e as { stdout?: Buffer }).stdout ?? ''}`.trim().split('\n').slice(0, 5).join(' / ');
-      results.tollgate!.unavailable = `npm run build failed: ${out}`;
-      progress(`tollgate: unavailable — ${results.tollgate!.unavailable}`);
+      for (const n of ['tollgate', 'inline'] as const) {
+        if (results[n]) results[n].unavailable = `npm run build failed: ${out}`;
+      }
+      progress(`npm run build failed: ${out}`);
     }
   }
   totalSteps =
-    names.length * (plan.reps + 2 + 1 + plan.fractions.length) + names.length + (plan.fifty ? names.length * 2 : 0);
+    names.length * (1 + plan.reps + 2 + 1 + plan.fractions.length + 1) +
+    (plan.fifty ? names.filter((n) => n !== 'bare').length * 3 : 0);
   progress(
     `${plan.mode} run: ${names.join(', ')}; server on cpu ${serverCpus ?? 'any'}, load (wrk, open-loop) on cpu ${loadCpus ?? 'any'}; ` +
-      `load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`,
+      `load average ${loadavg()
+        .map((x) => x.toFixed(2))
+        .join(' ')}`,
   );
 
-  // Phase 1: each contestant alone: saturation (median of reps), body sizes, new connections, latency curve.
-  for (const n of names) {
-    const res = results[n]!;
-    if (res.unavailable) continue;
-    await withContestant(n, 'seed', res, async (r) => {
+  // Phase 1, one contestant at a time: saturation (median of reps), latency curve, bodies, new connections.
+  let up = await startAll('seed', results, names);
+  let commonRate = 0;
+  try {
+    for (const [n, r] of up) {
+      const res = results[n]!;
+      // Warm-up (JIT, allocator, Go's GC pacing): not recorded.
+      await wrkStep(r, 'warm-up, 32 conns', bodyFile('review-2k.json'), Math.max(1, plan.warmupS));
       const rss = rssSampler(r.process.child.pid!);
       const reps: number[] = [];
       for (let i = 0; i < plan.reps; i++) {
-        const w = await wrkStep(r, `saturation 2 KB, 32 conns, rep ${i + 1}/${plan.reps}`, bodyFile('review-2k.json'), plan.saturationS);
+        const w = await wrkStep(
+          r,
+          `saturation 2 KB, 32 conns, rep ${i + 1}/${plan.reps}`,
+          bodyFile('review-2k.json'),
+          plan.saturationS,
+        );
         reps.push(w.rps);
         res.errors = (res.errors ?? 0) + w.errors;
       }
@@ -224,41 +324,56 @@ async function main(): Promise<void> {
       const all = rssSampler(r.process.child.pid!);
       res.bodies = {};
       for (const size of ['20k', '1m'] as const) {
-        const w = await wrkStep(r, `saturation ${size === '20k' ? '20 KB' : '1 MB'}, 32 conns`, bodyFile(`review-${size}.json`), plan.bodyS);
+        const w = await wrkStep(
+          r,
+          `saturation ${size === '20k' ? '20 KB' : '1 MB'}, 32 conns`,
+          bodyFile(`review-${size}.json`),
+          plan.bodyS,
+        );
         res.bodies[size] = { rps: w.rps, p99Ms: w.p99Ms, errors: w.errors };
       }
-      const c = await wrkStep(r, 'new TLS connection per request, 32 conns', bodyFile('review-2k.json'), plan.connectS, true);
+      const c = await wrkStep(
+        r,
+        'new TLS connection per request, 32 conns',
+        bodyFile('review-2k.json'),
+        plan.connectS,
+        true,
+      );
       res.connectionsPerS = c.rps;
       res.rssPeakAllMb = all.stop();
-    });
-  }
-
-  // Phase 2: latency at one common rate that every contestant sustains (70 % of the slowest one's max).
-  const maxes = names.map((n) => results[n]!.saturation?.rps).filter((x): x is number => x !== undefined && x > 0);
-  const commonRate = maxes.length > 0 ? Math.round(0.7 * Math.min(...maxes)) : 0;
-  if (commonRate > 0) {
-    for (const n of names) {
-      const res = results[n]!;
-      if (res.unavailable) continue;
-      await withContestant(n, 'seed', res, async (r) => {
-        res.commonRate = await latencyStep(r, commonRate, 'common rate');
-      });
     }
+
+    // Phase 2: latency at one common rate that every contestant sustains (70 % of the slowest one's max).
+    const maxes = [...up.keys()].map((n) => results[n]!.saturation?.rps ?? 0).filter((x) => x > 0);
+    commonRate = maxes.length > 0 ? Math.round(0.7 * Math.min(...maxes)) : 0;
+    if (commonRate > 0) {
+      for (const [n, r] of up) results[n]!.commonRate = await latencyStep(r, commonRate, 'common rate');
+    }
+  } finally {
+    await stopAll(up);
   }
 
   // Phase 3: the 50-binding policy set (bare answers a constant: nothing to compare there).
   if (plan.fifty) {
-    for (const n of names) {
-      const res = results[n]!;
-      if (n === 'bare' || res.unavailable) continue;
-      const fifty: NonNullable<ContestantResult['fifty']> = {};
-      await withContestant(n, 'fifty', res, async (r) => {
-        const w = await wrkStep(r, `50 bindings, saturation 2 KB, 32 conns`, bodyFile('review-2k.json'), plan.saturationS);
-        fifty.rps = w.rps;
+    up = await startAll(
+      'fifty',
+      results,
+      names.filter((n) => n !== 'bare'),
+    );
+    try {
+      for (const [n, r] of up) {
+        await wrkStep(r, '50 bindings, warm-up', bodyFile('review-2k.json'), Math.max(1, plan.warmupS));
+        const w = await wrkStep(
+          r,
+          '50 bindings, saturation 2 KB, 32 conns',
+          bodyFile('review-2k.json'),
+          plan.saturationS,
+        );
         const o = await latencyStep(r, 0.7 * w.rps, '50 bindings, 70 % of own max');
-        fifty.p99Ms = o.latencyMs.p99;
-      });
-      res.fifty = fifty;
+        results[n]!.fifty = { rps: w.rps, p99Ms: o.latencyMs.p99 };
+      }
+    } finally {
+      await stopAll(up);
     }
   }
 
@@ -273,6 +388,7 @@ async function main(): Promise<void> {
       loadCpus: loadCpus ?? 'not pinned',
       tls: certs.description,
       saturation: `wrk -t${wrkThreads} -c32, ${plan.saturationS} s × ${plan.reps}`,
+      servers: 'all contestants of a phase are started together; each is idle while another is measured',
       latency: `open-loop constant rate, 25 keep-alive conns, ${plan.latencyS} s after ${plan.warmupS} s warm-up`,
       policies: {
         seed: `${policies.seed.bindingCount} binding`,
@@ -316,7 +432,9 @@ function ratios(results: Record<string, ContestantResult>): BenchResults['ratios
 function commit(): string {
   try {
     const sha = execFileSync('git', ['rev-parse', '--short=12', 'HEAD'], { cwd: repoRoot }).toString().trim();
-    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: repoRoot }).toString().trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: repoRoot })
+      .toString()
+      .trim();
     return dirty ? `${sha}-dirty` : sha;
   } catch {
     return 'unknown';

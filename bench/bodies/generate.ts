@@ -20,7 +20,10 @@ function container(i: number, envCount: number, image: string): Json {
     image,
     imagePullPolicy: 'IfNotPresent',
     ports: [{ name: 'http', containerPort: 8080 + i, protocol: 'TCP' }],
-    env: Array.from({ length: envCount }, (_, j) => ({ name: `SETTING_${i}_${j}`, value: `value-${i}-${j}` })),
+    env: Array.from({ length: envCount }, (_, j) => ({
+      name: `SETTING_${i}_${j}`,
+      value: `value-${i}-${j}`,
+    })),
     resources: { requests: { cpu: '100m', memory: '128Mi' }, limits: { cpu: '500m', memory: '256Mi' } },
     securityContext: {
       runAsNonRoot: true,
@@ -64,7 +67,10 @@ function review(uid: string, object: Json): Json {
       name: object.metadata && (object.metadata as Json).name,
       namespace: 'default',
       operation: 'CREATE',
-      userInfo: { username: 'system:serviceaccount:kube-system:replicaset-controller', groups: ['system:serviceaccounts'] },
+      userInfo: {
+        username: 'system:serviceaccount:kube-system:replicaset-controller',
+        groups: ['system:serviceaccounts'],
+      },
       object,
       oldObject: null,
       dryRun: false,

@@ -1,10 +1,19 @@
 // The four contestants, each started and stopped by the harness with the same certificate, the same
 // policy set and the same request bodies, pinned to the server cores.
-import { existsSync, openSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { transformSync } from 'esbuild';
 import type { Certs } from './certs.js';
 import type { PolicyFiles } from './policies.js';
-import { freePort, post, type Started, startProcess, stopProcess, waitForPortLine, waitUntil } from './proc.js';
+import {
+  freePort,
+  post,
+  type Started,
+  startProcess,
+  stopProcess,
+  waitForPortLine,
+  waitUntil,
+} from './proc.js';
 
 export const CONTESTANTS = ['bare', 'inline', 'tollgate', 'opa'] as const;
 export type ContestantName = (typeof CONTESTANTS)[number];
@@ -35,15 +44,54 @@ export interface Running {
 /** A contestant that cannot run here; the reason goes into the report instead of a number. */
 export class Unavailable extends Error {}
 
-const TSX = ['--import', 'tsx'];
+/**
+ * The bare and inline servers run as plain JavaScript (TypeScript stripped by esbuild into bench/.build/),
+ * not under tsx: a loader would add its own esbuild process and memory to what is measured.
+ */
+function compiledServer(benchDir: string, name: 'bare' | 'inline'): string {
+  const out = join(benchDir, '.build', `${name}.mjs`);
+  mkdirSync(dirname(out), { recursive: true });
+  const source = readFileSync(join(benchDir, 'lib', 'servers', `${name}.ts`), 'utf8');
+  writeFileSync(out, transformSync(source, { loader: 'ts', format: 'esm', target: 'node20' }).code);
+  return out;
+}
 
-async function startNodeServer(name: 'bare' | 'inline', ctx: StartContext, extra: string[]): Promise<Running> {
-  const script = join(ctx.benchDir, 'lib', 'servers', `${name}.ts`);
-  const args = [...TSX, script, '--cert', ctx.certs.cert, '--key', ctx.certs.key, ...extra];
-  const p = startProcess(process.execPath, args, { cwd: ctx.repoRoot, ...(ctx.serverCpus ? { cpus: ctx.serverCpus } : {}) });
+/** The engine as built (dist/), or its TypeScript source through tsx when dist/ is missing. */
+function engineModule(repoRoot: string): { path: string; loader: string[] } {
+  const built = join(repoRoot, 'dist', 'engine', 'engine.js');
+  if (existsSync(built)) return { path: built, loader: [] };
+  return { path: join(repoRoot, 'src', 'engine', 'engine.ts'), loader: ['--import', 'tsx'] };
+}
+
+async function startNodeServer(
+  name: 'bare' | 'inline',
+  ctx: StartContext,
+  extra: string[],
+): Promise<Running> {
+  const script = compiledServer(ctx.benchDir, name);
+  const engine = engineModule(ctx.repoRoot);
+  const inline = name === 'inline';
+  const args = [
+    ...(inline ? engine.loader : []),
+    script,
+    ...['--cert', ctx.certs.cert, '--key', ctx.certs.key],
+    ...(inline ? ['--engine', engine.path, '--cache-dir', join(ctx.logDir, 'inline-cache')] : []),
+    ...extra,
+  ];
+  const p = startProcess(process.execPath, args, {
+    cwd: ctx.repoRoot,
+    ...(ctx.serverCpus ? { cpus: ctx.serverCpus } : {}),
+  });
   try {
     const port = await waitForPortLine(p, 60_000);
-    return { name, port, path: '/validate', process: p, command: `node ${args.slice(2).join(' ')}`, stop: () => stopProcess(p) };
+    return {
+      name,
+      port,
+      path: '/validate',
+      process: p,
+      command: `node ${args.join(' ')}`,
+      stop: () => stopProcess(p),
+    };
   } catch (e) {
     await stopProcess(p);
     throw new Error(`${name}: ${(e as Error).message}\n${p.output().slice(-2000)}`);
@@ -58,7 +106,11 @@ export function opaBinary(benchDir: string): string {
   return join(benchDir, '.bin', 'opa');
 }
 
-export async function startContestant(name: ContestantName, ctx: StartContext, probe: Buffer): Promise<Running> {
+export async function startContestant(
+  name: ContestantName,
+  ctx: StartContext,
+  probe: Buffer,
+): Promise<Running> {
   switch (name) {
     case 'bare':
       return startNodeServer('bare', ctx, []);
@@ -66,14 +118,35 @@ export async function startContestant(name: ContestantName, ctx: StartContext, p
       return startNodeServer('inline', ctx, ['--rules', ctx.policy.rules, '--config', ctx.policy.bindings]);
     case 'tollgate': {
       const main = join(ctx.repoRoot, 'dist', 'main.js');
-      if (!existsSync(main)) throw new Unavailable('dist/main.js is missing: run `npm run build` at the root');
+      if (!existsSync(main))
+        throw new Unavailable('dist/main.js is missing: run `npm run build` at the root');
       const [port, metricsPort] = [await freePort(), await freePort()];
       const args = [
-        join(ctx.repoRoot, 'bin', 'tollgate.js'), 'serve',
-        '--port', String(port), '--metrics-port', String(metricsPort),
-        '--workers', String(ctx.serverCores), '--threads', '1',
-        '--tls-cert', ctx.certs.cert, '--tls-key', ctx.certs.key,
-        '--rules', ctx.policy.rules, '--config', ctx.policy.bindings, '--log-level', 'info',
+        join(ctx.repoRoot, 'bin', 'tollgate.js'),
+        'serve',
+        '--host',
+        '127.0.0.1',
+        '--port',
+        String(port),
+        '--metrics-host',
+        '127.0.0.1',
+        '--metrics-port',
+        String(metricsPort),
+        // One worker per server core; threads per worker stay at the shipped default.
+        '--workers',
+        String(ctx.serverCores),
+        '--cache-dir',
+        join(ctx.logDir, 'tollgate-cache'),
+        '--tls-cert',
+        ctx.certs.cert,
+        '--tls-key',
+        ctx.certs.key,
+        '--rules',
+        ctx.policy.rules,
+        '--config',
+        ctx.policy.bindings,
+        '--log-level',
+        'info',
       ];
       const p = startTo(process.execPath, args, ctx, 'tollgate');
       try {
@@ -81,29 +154,56 @@ export async function startContestant(name: ContestantName, ctx: StartContext, p
       } catch (e) {
         await stopProcess(p);
         const out = logTail(ctx, 'tollgate');
-        throw new Unavailable(`\`tollgate serve\` did not serve: ${(e as Error).message}; output: ${out || '(none)'}`);
+        throw new Unavailable(
+          `\`tollgate serve\` did not serve: ${(e as Error).message}; output: ${out || '(none)'}`,
+        );
       }
-      return { name, port, path: '/validate', process: p, command: `node ${args.join(' ')}`, stop: () => stopProcess(p) };
+      return {
+        name,
+        port,
+        path: '/validate',
+        process: p,
+        command: `node ${args.join(' ')}`,
+        stop: () => stopProcess(p),
+      };
     }
     case 'opa': {
       const bin = opaBinary(ctx.benchDir);
-      if (!existsSync(bin)) throw new Unavailable(`OPA is not installed at ${bin}: run \`npm --prefix bench run setup\``);
+      if (!existsSync(bin))
+        throw new Unavailable(`OPA is not installed at ${bin}: run \`npm --prefix bench run setup\``);
       const port = await freePort();
       const args = [
-        'run', '--server', '--disable-telemetry',
-        '--addr', `127.0.0.1:${port}`,
-        '--tls-cert-file', ctx.certs.cert, '--tls-private-key-file', ctx.certs.key,
+        'run',
+        '--server',
+        '--disable-telemetry',
+        '--addr',
+        `127.0.0.1:${port}`,
+        '--tls-cert-file',
+        ctx.certs.cert,
+        '--tls-private-key-file',
+        ctx.certs.key,
         // OPA logs every request at info; Tollgate logs no allowed request at info. Same work: errors only.
-        '--log-level', 'error', ctx.policy.rego,
+        '--log-level',
+        'error',
+        ctx.policy.rego,
       ];
       const p = startTo(bin, args, ctx, 'opa');
       try {
         await ready(p, port, '/', probe, 30_000);
       } catch (e) {
         await stopProcess(p);
-        throw new Error(`opa did not serve: ${(e as Error).message}; output: ${logTail(ctx, 'opa') || '(none)'}`);
+        throw new Error(
+          `opa did not serve: ${(e as Error).message}; output: ${logTail(ctx, 'opa') || '(none)'}`,
+        );
       }
-      return { name, port, path: '/', process: p, command: `opa ${args.join(' ')}`, stop: () => stopProcess(p) };
+      return {
+        name,
+        port,
+        path: '/',
+        process: p,
+        command: `opa ${args.join(' ')}`,
+        stop: () => stopProcess(p),
+      };
     }
   }
 }
@@ -122,7 +222,9 @@ function startTo(cmd: string, args: string[], ctx: StartContext, name: string): 
 
 function logTail(ctx: StartContext, name: string): string {
   try {
-    return readFileSync(join(ctx.logDir, `${name}.log`), 'utf8').slice(-1500).trim();
+    return readFileSync(join(ctx.logDir, `${name}.log`), 'utf8')
+      .slice(-1500)
+      .trim();
   } catch {
     return '';
   }

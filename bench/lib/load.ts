@@ -28,7 +28,12 @@ export function hasWrk(): boolean {
   }
 }
 
-async function collect(cmd: string, args: string[], cpus: string | undefined, env?: NodeJS.ProcessEnv): Promise<string> {
+async function collect(
+  cmd: string,
+  args: string[],
+  cpus: string | undefined,
+  env?: NodeJS.ProcessEnv,
+): Promise<string> {
   const p = startProcess(cmd, args, { ...(cpus ? { cpus } : {}), ...(env ? { env } : {}) });
   const { code, signal } = await p.exited;
   if (code !== 0) throw new Error(`${cmd} exited ${code ?? signal}: ${p.output().slice(-1500)}`);
@@ -49,8 +54,14 @@ export async function runWrk(o: {
   const out = await collect(
     'wrk',
     [
-      `-t${o.threads}`, `-c${o.connections}`, `-d${o.durationS}s`, '--timeout', '10s',
-      '-s', join(o.luaDir, 'wrk-post.lua'), `https://127.0.0.1:${o.port}${o.path}`,
+      `-t${o.threads}`,
+      `-c${o.connections}`,
+      `-d${o.durationS}s`,
+      '--timeout',
+      '10s',
+      '-s',
+      join(o.luaDir, 'wrk-post.lua'),
+      `https://127.0.0.1:${o.port}${o.path}`,
     ],
     o.cpus,
     { ...process.env, WRK_BODY: o.body, WRK_CLOSE: o.close ? '1' : '0' },
@@ -85,10 +96,25 @@ export async function runOpenLoopProcess(o: {
   const out = await collect(
     process.execPath,
     [
-      '--import', 'tsx', join(o.benchDir, 'lib', 'open-loop.ts'),
-      '--port', String(o.port), '--path', o.path, '--body', o.body, '--rate', String(Math.max(1, Math.round(o.rate))),
-      '--connections', String(o.connections), '--duration', String(o.durationS), '--warmup', String(o.warmupS),
-      '--ca', o.ca,
+      '--import',
+      'tsx',
+      join(o.benchDir, 'lib', 'open-loop.ts'),
+      '--port',
+      String(o.port),
+      '--path',
+      o.path,
+      '--body',
+      o.body,
+      '--rate',
+      String(Math.max(1, Math.round(o.rate))),
+      '--connections',
+      String(o.connections),
+      '--duration',
+      String(o.durationS),
+      '--warmup',
+      String(o.warmupS),
+      '--ca',
+      o.ca,
     ],
     o.cpus,
   );

@@ -80,7 +80,11 @@ class ResponseReader {
 }
 
 function histogram(): hdr.Histogram {
-  return hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: 3 });
+  return hdr.build({
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: 600_000_000,
+    numberOfSignificantValueDigits: 3,
+  });
 }
 
 export function runOpenLoop(o: Options): Promise<OpenLoopResult> {
@@ -139,7 +143,12 @@ export function runOpenLoop(o: Options): Promise<OpenLoopResult> {
   let reconnects = 0;
   const open = (): Promise<void> =>
     new Promise((resolve, reject) => {
-      const c: Conn = { socket: undefined as unknown as TLSSocket, reader: new ResponseReader(), inflight: undefined, ready: false };
+      const c: Conn = {
+        socket: undefined as unknown as TLSSocket,
+        reader: new ResponseReader(),
+        inflight: undefined,
+        ready: false,
+      };
       c.socket = connect({
         host: o.host,
         port: o.port,
@@ -224,7 +233,7 @@ export function runOpenLoop(o: Options): Promise<OpenLoopResult> {
         for (const c of conns) if (c.inflight) record(c.inflight, undefined);
         const unsent = queue.filter((q) => q.index >= warmupCount).length;
         for (const c of [...conns]) c.socket.destroy();
-        const windowS = Number((measuredEnd > measuredStart ? measuredEnd - measuredStart : 1n) ) / 1e9;
+        const windowS = Number(measuredEnd > measuredStart ? measuredEnd - measuredStart : 1n) / 1e9;
         const ms = (us: number) => Math.round(us) / 1000;
         resolve({
           rate: o.rate,

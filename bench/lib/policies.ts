@@ -51,7 +51,11 @@ function fiftyDefs(): BindingDef[] {
       { kind: 'expression', key: 'tier', values: ['web', 'api'] },
       { kind: 'labels', labels: { app: `other-${i}` } },
     ];
-    return { name: `image-check-${String(i).padStart(2, '0')}`, registry: registries[i % 3]!, match: variants[i % 10]! };
+    return {
+      name: `image-check-${String(i).padStart(2, '0')}`,
+      registry: registries[i % 3]!,
+      match: variants[i % 10]!,
+    };
   });
 }
 
@@ -128,7 +132,10 @@ function regoRules(d: BindingDef): { rules: string; helpers: string } {
       break;
     case 'labels':
       cond = Object.entries(d.match.labels)
-        .map(([k, v]) => `\tinput.request.object.metadata.labels[${JSON.stringify(k)}] == ${JSON.stringify(v)}\n`)
+        .map(
+          ([k, v]) =>
+            `\tinput.request.object.metadata.labels[${JSON.stringify(k)}] == ${JSON.stringify(v)}\n`,
+        )
         .join('');
       break;
     case 'expression':
@@ -183,7 +190,9 @@ export function writePolicyFiles(variant: PolicyVariant, dir: string, repoRoot: 
   const rules = join(dir, 'rules');
   cpSync(join(repoRoot, 'rules', 'seed-image-check'), join(rules, 'seed-image-check'), { recursive: true });
   const defs: BindingDef[] =
-    variant === 'seed' ? [{ name: 'seed-image-check', registry: REGISTRY, match: { kind: 'all' } }] : fiftyDefs();
+    variant === 'seed'
+      ? [{ name: 'seed-image-check', registry: REGISTRY, match: { kind: 'all' } }]
+      : fiftyDefs();
   const bindings = join(dir, `${variant}-bindings.yaml`);
   writeFileSync(bindings, defs.map(bindingYaml).join('---\n'));
   let body = '';

@@ -114,7 +114,13 @@ export function post(
   timeoutMs = 5000,
 ): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const s = connect({ host: '127.0.0.1', port, servername: 'localhost', rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] });
+    const s = connect({
+      host: '127.0.0.1',
+      port,
+      servername: 'localhost',
+      rejectUnauthorized: false,
+      ALPNProtocols: ['http/1.1'],
+    });
     const timer = setTimeout(() => {
       s.destroy();
       reject(new Error(`no response within ${timeoutMs} ms`));

@@ -60,7 +60,12 @@ export function evaluateGoals(r: BenchResults): Goal[] {
       : { goal, status: ratio >= min ? 'pass' : 'miss', detail: `ratio ${ratio} (goal ≥ ${min})` };
 
   const goals: Goal[] = [];
-  const opaGoal = ratioGoal('tollgate/opa throughput ≥ 3.0 with lower p99', r.ratios.tollgate_vs_opa, 3.0, 'opa');
+  const opaGoal = ratioGoal(
+    'tollgate/opa throughput ≥ 3.0 with lower p99',
+    r.ratios.tollgate_vs_opa,
+    3.0,
+    'opa',
+  );
   if (opaGoal.status !== 'n/a') {
     const tp = t?.commonRate?.latencyMs.p99;
     const op = opa?.commonRate?.latencyMs.p99;
@@ -77,7 +82,11 @@ export function evaluateGoals(r: BenchResults): Goal[] {
   goals.push(
     p99 === null
       ? { goal: 'tollgate p99 ≤ 2 ms at 25 conns, 70 % load', status: 'n/a', detail: why(t, 'tollgate') }
-      : { goal: 'tollgate p99 ≤ 2 ms at 25 conns, 70 % load', status: p99 <= 2 ? 'pass' : 'miss', detail: `p99 ${p99} ms` },
+      : {
+          goal: 'tollgate p99 ≤ 2 ms at 25 conns, 70 % load',
+          status: p99 <= 2 ? 'pass' : 'miss',
+          detail: `p99 ${p99} ms`,
+        },
   );
   const rss = r.rss_mb.tollgate ?? null;
   goals.push(
@@ -112,7 +121,9 @@ export function renderMarkdown(r: BenchResults): string {
   );
   for (const c of rows) {
     if (c.unavailable !== undefined) {
-      lines.push(`| ${c.name} | unavailable: ${c.unavailable.split('\n')[0]!.replace(/\|/g, '\\|').slice(0, 200)} |||||||||`);
+      lines.push(
+        `| ${c.name} | unavailable: ${c.unavailable.split('\n')[0]!.replace(/\|/g, '\\|').slice(0, 200)} |||||||||`,
+      );
       continue;
     }
     const l70 = c.latency?.find((x) => x.fraction === 0.7);
@@ -128,12 +139,18 @@ export function renderMarkdown(r: BenchResults): string {
   lines.push('| ratio (saturation throughput) | value |', '|---|---:|');
   for (const [k, v] of Object.entries(r.ratios)) lines.push(`| ${k.replace(/_/g, ' ')} | ${v ?? '–'} |`);
   lines.push('', '| goal | result | detail |', '|---|---|---|');
-  for (const g of r.goals) lines.push(`| ${g.goal} | ${g.status} | ${g.detail.replace(/\|/g, '\\|').split('\n')[0]} |`);
+  for (const g of r.goals)
+    lines.push(`| ${g.goal} | ${g.status} | ${g.detail.replace(/\|/g, '\\|').split('\n')[0]} |`);
   lines.push('');
   return `${lines.join('\n')}\n`;
 }
 
-const COLORS: Record<string, string> = { bare: '#888888', inline: '#2b8cbe', tollgate: '#e6550d', opa: '#31a354' };
+const COLORS: Record<string, string> = {
+  bare: '#888888',
+  inline: '#2b8cbe',
+  tollgate: '#e6550d',
+  opa: '#31a354',
+};
 
 /** p99 latency (log scale) against achieved throughput, one line per contestant. */
 export function renderSvg(r: BenchResults): string {
@@ -156,7 +173,8 @@ export function renderSvg(r: BenchResults): string {
   const yMin = 10 ** Math.floor(Math.log10(Math.min(1, ...ys)));
   const yMax = 10 ** Math.ceil(Math.log10(Math.max(2, ...ys) * 1.1));
   const px = (x: number) => m.l + (x / xMax) * (W - m.l - m.r);
-  const py = (y: number) => H - m.b - ((Math.log10(y) - Math.log10(yMin)) / (Math.log10(yMax) - Math.log10(yMin))) * (H - m.t - m.b);
+  const py = (y: number) =>
+    H - m.b - ((Math.log10(y) - Math.log10(yMin)) / (Math.log10(yMax) - Math.log10(yMin))) * (H - m.t - m.b);
   const out: string[] = [];
   out.push(
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
@@ -191,14 +209,17 @@ export function renderSvg(r: BenchResults): string {
     out.push(
       `<polyline fill="none" stroke="${color}" stroke-width="2" points="${s.pts.map((p) => `${px(p.x).toFixed(1)},${py(p.y).toFixed(1)}`).join(' ')}"/>`,
     );
-    for (const p of s.pts) out.push(`<circle cx="${px(p.x).toFixed(1)}" cy="${py(p.y).toFixed(1)}" r="3.5" fill="${color}"/>`);
+    for (const p of s.pts)
+      out.push(`<circle cx="${px(p.x).toFixed(1)}" cy="${py(p.y).toFixed(1)}" r="3.5" fill="${color}"/>`);
     const ly = m.t + 10 + i * 20;
     out.push(
       `<rect x="${W - m.r + 14}" y="${ly - 9}" width="12" height="12" fill="${color}"/>`,
       `<text x="${W - m.r + 32}" y="${ly + 1}">${s.name}</text>`,
     );
   });
-  out.push(`<text x="${W - m.r + 14}" y="${H - m.b}" font-size="10" fill="#666">${r.mode} run, ${r.commit}</text>`);
+  out.push(
+    `<text x="${W - m.r + 14}" y="${H - m.b}" font-size="10" fill="#666">${r.mode} run, ${r.commit}</text>`,
+  );
   out.push('</svg>');
   return `${out.join('\n')}\n`;
 }

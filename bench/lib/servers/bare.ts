@@ -1,13 +1,15 @@
 // Contestant "bare": a uWebSockets.js TLS server that reads the whole body and answers a constant
 // AdmissionReview. No decoding, no policy: the ceiling for this stack on one core.
 // Prints one JSON line {"port": N} on stdout when listening.
-import { parseArgs } from 'node:util';
+
 import uWS from 'uWebSockets.js';
+import { parseArgs } from 'node:util';
 
 const { values } = parseArgs({
   options: { cert: { type: 'string' }, key: { type: 'string' }, port: { type: 'string', default: '0' } },
 });
-if (values.cert === undefined || values.key === undefined) throw new Error('bare: --cert and --key are required');
+if (values.cert === undefined || values.key === undefined)
+  throw new Error('bare: --cert and --key are required');
 
 const RESPONSE = JSON.stringify({
   apiVersion: 'admission.k8s.io/v1',

@@ -1,9 +1,10 @@
 // Contestant "inline": uWebSockets.js TLS + the Tollgate engine evaluating on the event-loop thread
 // (InlineEngine), in one process. No pool, no metrics, no logs: what the engine costs on top of "bare".
 // Prints one JSON line {"port": N} on stdout when listening.
-import { parseArgs } from 'node:util';
+
 import uWS from 'uWebSockets.js';
-import { InlineEngine } from '../../../src/engine/engine.js';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
 
 const { values } = parseArgs({
   options: {
@@ -12,12 +13,30 @@ const { values } = parseArgs({
     port: { type: 'string', default: '0' },
     rules: { type: 'string', default: 'rules' },
     config: { type: 'string', multiple: true, default: [] },
+    // The engine module: dist/engine/engine.js (as built), or src/engine/engine.ts under tsx.
+    engine: { type: 'string' },
+    'cache-dir': { type: 'string' },
   },
 });
-if (values.cert === undefined || values.key === undefined) throw new Error('inline: --cert and --key are required');
+if (values.cert === undefined || values.key === undefined)
+  throw new Error('inline: --cert and --key are required');
 
-const engine = await InlineEngine.create({ rules: values.rules, configs: values.config, data: [] });
-const STATUS: Record<number, string> = { 200: '200 OK', 400: '400 Bad Request', 500: '500 Internal Server Error' };
+if (values.engine === undefined) throw new Error('inline: --engine is required');
+type EngineModule = typeof import('../../../src/engine/engine.js');
+const { InlineEngine } = (await import(pathToFileURL(values.engine).href)) as EngineModule;
+const engine = await InlineEngine.create({
+  rules: values.rules,
+  configs: values.config,
+  data: [],
+  ...(values['cache-dir'] !== undefined ? { cacheDir: values['cache-dir'] } : {}),
+});
+// Policies are compiled once at load; esbuild's service process is not part of serving (nor of its RSS).
+(await import('esbuild')).stop();
+const STATUS: Record<number, string> = {
+  200: '200 OK',
+  400: '400 Bad Request',
+  500: '500 Internal Server Error',
+};
 
 const app = uWS.SSLApp({ cert_file_name: values.cert, key_file_name: values.key });
 const route = (endpoint: 'validate' | 'mutate') => (res: uWS.HttpResponse) => {
