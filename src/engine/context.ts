@@ -1,6 +1,12 @@
 import type { AdmissionRequest, KubeObject } from '../admission/types.js';
 import { parseImage } from '../sdk/images.js';
-import { type ContainerRef, type ContainerType, containers, type PodSpecRef, podSpecs } from '../sdk/pod-specs.js';
+import {
+  type ContainerRef,
+  type ContainerType,
+  containers,
+  type PodSpecRef,
+  podSpecs,
+} from '../sdk/pod-specs.js';
 import type { Inventory, PolicyContext, RequestInfo } from '../sdk/types.js';
 
 export function requestInfo(r: AdmissionRequest): RequestInfo {
@@ -38,13 +44,27 @@ export class Context implements PolicyContext<Record<string, unknown>> {
   ) {}
 
   podSpecs(): PodSpecRef[] {
-    return prefixed(podSpecs(this.object), this.pathPrefix).map((p) =>
-      this.pathPrefix === '' ? p : { ...p, metadataPath: `${this.pathPrefix}.${p.metadataPath}` },
-    );
+    return podSpecs(this.object).map((p) => this.prefixPod(p));
   }
 
   containers(types?: readonly ContainerType[]): ContainerRef[] {
-    return prefixed(containers(this.object, types), this.pathPrefix);
+    if (this.pathPrefix === '') return containers(this.object, types);
+    // The pod spec each container points to carries real paths too (`c.pod.path`, `c.pod.metadataPath`).
+    const pods = new Map<PodSpecRef, PodSpecRef>();
+    return prefixed(containers(this.object, types), this.pathPrefix).map((c) => {
+      let pod = pods.get(c.pod);
+      if (pod === undefined) pods.set(c.pod, (pod = this.prefixPod(c.pod)));
+      return { ...c, pod };
+    });
+  }
+
+  private prefixPod(p: PodSpecRef): PodSpecRef {
+    if (this.pathPrefix === '') return p;
+    return {
+      ...p,
+      path: `${this.pathPrefix}.${p.path}`,
+      metadataPath: `${this.pathPrefix}.${p.metadataPath}`,
+    };
   }
 
   parseImage(ref: string) {
