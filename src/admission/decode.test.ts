@@ -311,12 +311,16 @@ describe('decodeReview', () => {
     assert.doesNotThrow(() => structuredClone(r));
   });
 
-  it('nestsDeeperThan ignores brackets inside strings and escaped quotes', () => {
-    assert.equal(nestsDeeperThan(JSON.stringify({ s: '['.repeat(100) }), 5), false);
-    assert.equal(nestsDeeperThan(JSON.stringify({ s: `\\"${'{'.repeat(100)}` }), 5), false);
-    assert.equal(nestsDeeperThan(JSON.stringify([[[[[[[1]]]]]]]), 5), true);
-    assert.equal(nestsDeeperThan(JSON.stringify([[[[[1]]]]]), 5), false);
-    assert.equal(nestsDeeperThan(JSON.stringify([[[[[[1]]]]], 'x'.repeat(20)]), 5), true);
+  it('nestsDeeperThan counts container levels of a parsed value', () => {
+    assert.equal(nestsDeeperThan({ s: '['.repeat(100) }, 1), false);
+    assert.equal(nestsDeeperThan([[[[[[[1]]]]]]], 5), true);
+    assert.equal(nestsDeeperThan([[[[[1]]]]], 5), false);
+    assert.equal(nestsDeeperThan([1, 'x', [[[[[1]]]]]], 5), true);
+    assert.equal(nestsDeeperThan({ a: { b: { c: {} } } }, 4), false);
+    assert.equal(nestsDeeperThan({ a: { b: { c: {} } } }, 3), true);
+    assert.equal(nestsDeeperThan(JSON.parse('{"__proto__":{"a":{"b":{}}}}'), 3), true);
+    assert.equal(nestsDeeperThan('x', 0), false);
+    assert.equal(nestsDeeperThan(null, 0), false);
   });
 
   it('narrowReview and peekUid work on parsed values', () => {

@@ -144,20 +144,35 @@ function opt<K extends string, V>(key: K, v: V | undefined): { [P in K]?: V } {
  */
 export const MAX_JSON_DEPTH = 1000;
 
-/** Whether valid JSON text nests arrays/objects deeper than `limit` (a scan, no recursion). */
-export function nestsDeeperThan(text: string, limit: number): boolean {
-  if (text.length <= 2 * limit) return false;
-  let depth = 0;
-  let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (inString) {
-      if (c === 0x5c) i++;
-      else if (c === 0x22) inString = false;
-    } else if (c === 0x22) inString = true;
-    else if (c === 0x7b || c === 0x5b) {
-      if (++depth > limit) return true;
-    } else if (c === 0x7d || c === 0x5d) depth--;
+/**
+ * Whether a parsed JSON value nests arrays/objects deeper than `limit` (the value itself is level 1).
+ * Iterative, so it cannot overflow; it visits containers only, a small fraction of JSON.parse's cost.
+ */
+export function nestsDeeperThan(root: unknown, limit: number): boolean {
+  if (typeof root !== 'object' || root === null) return false;
+  const nodes: object[] = [root];
+  const depths: number[] = [1];
+  while (nodes.length > 0) {
+    const node = nodes.pop() as Record<string, unknown>;
+    const depth = depths.pop() as number;
+    if (depth > limit) return true;
+    if (Array.isArray(node)) {
+      for (let i = 0; i < node.length; i++) {
+        const child: unknown = node[i];
+        if (typeof child === 'object' && child !== null) {
+          nodes.push(child);
+          depths.push(depth + 1);
+        }
+      }
+    } else {
+      for (const key in node) {
+        const child = node[key];
+        if (typeof child === 'object' && child !== null) {
+          nodes.push(child);
+          depths.push(depth + 1);
+        }
+      }
+    }
   }
   return false;
 }
@@ -172,7 +187,7 @@ export function decodeReview(body: Uint8Array | string): AdmissionReview {
     const detail = e instanceof Error ? e.message : 'parse error';
     throw new TollgateError('TOLLGATE_ERR_ADMISSION_BAD_JSON', `request body is not valid JSON: ${detail}`);
   }
-  if (nestsDeeperThan(text, MAX_JSON_DEPTH)) {
+  if (nestsDeeperThan(doc, MAX_JSON_DEPTH)) {
     throw new TollgateError(
       'TOLLGATE_ERR_ADMISSION_BAD_JSON',
       `request body nests deeper than ${MAX_JSON_DEPTH} levels`,
