@@ -10,6 +10,7 @@ import { Agent, request as httpsRequest } from 'node:https';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import type { TLSSocket } from 'node:tls';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 const CLI = join(ROOT, 'test/helpers/tollgate-cli.ts');
@@ -320,13 +321,26 @@ export function startLoad(
           });
         },
       );
+      // Written = the whole request went out on a connection whose TLS handshake had completed (so a
+      // worker had accepted it). Before the handshake, the client's bytes never reached a server.
+      let secured = false;
+      req.on('socket', (sock) => {
+        const tls = sock as TLSSocket;
+        if (req.reusedSocket || !tls.connecting) secured = true;
+        else
+          tls.once('secureConnect', () => {
+            secured = true;
+          });
+      });
       req.on('finish', () => {
         written = true;
       });
       req.on('error', (e) => {
-        if (written) {
+        if (written && secured) {
           stats.failed++;
-          stats.errors.push(`written, no answer: ${e.message}`);
+          stats.errors.push(
+            `written, no answer (${req.reusedSocket ? 'reused' : 'new'} connection): ${e.message}`,
+          );
         } else {
           stats.reconnects++;
         }
