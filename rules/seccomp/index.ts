@@ -1,0 +1,88 @@
+import { definePolicy, type Violation } from 'tollgate/sdk';
+import { EXEMPT_IMAGES, field, isExempt, isRecord, PODS } from '../_lib/gatekeeper.js';
+
+interface Params {
+  allowedProfiles: string[];
+  allowedLocalhostFiles: string[];
+  exemptImages: string[];
+}
+
+const POD_ANNOTATION = 'seccomp.security.alpha.kubernetes.io/pod';
+const CONTAINER_ANNOTATION = 'container.seccomp.security.alpha.kubernetes.io/';
+
+/** A `seccompProfile` field in the annotation spelling (`runtime/default`, `unconfined`, `localhost/f`). */
+function fromField(p: unknown): string | undefined {
+  if (!isRecord(p) || typeof p.type !== 'string') return undefined;
+  if (p.type === 'RuntimeDefault') return 'runtime/default';
+  if (p.type === 'Unconfined') return 'unconfined';
+  if (p.type === 'Localhost') return `localhost/${String(p.localhostProfile ?? '')}`;
+  return p.type;
+}
+
+/**
+ * Port of Gatekeeper's K8sPSPSeccomp: each container's seccomp profile, in the annotation spelling,
+ * must be in `allowedProfiles` (`runtime/default`, `docker/default`, `unconfined`, `localhost/<file>`,
+ * `*`; entries ending in `*` are prefixes). A `localhost/<file>` profile is also allowed when
+ * `allowedProfiles` names some localhost profile and `<file>` is in `allowedLocalhostFiles`. The profile
+ * comes from the container's securityContext, its annotation, the pod's securityContext or the pod
+ * annotation, in that order; none at all is the profile `not configured`. Messages keep Gatekeeper's
+ * wording, which existing constraint tests look for.
+ */
+export default definePolicy<Params>({
+  name: 'seccomp',
+  description: 'Seccomp profiles (annotations or securityContext) must be allowed (K8sPSPSeccomp).',
+  aliases: ['K8sPSPSeccomp'],
+  parameters: {
+    type: 'object',
+    properties: {
+      allowedProfiles: { type: 'array', items: { type: 'string' }, default: [] },
+      allowedLocalhostFiles: { type: 'array', items: { type: 'string' }, default: [] },
+      exemptImages: { ...EXEMPT_IMAGES, default: [] },
+    },
+  },
+  match: PODS,
+  validate(ctx) {
+    const { allowedProfiles, allowedLocalhostFiles, exemptImages } = ctx.params;
+    const annotations = ctx.object?.metadata?.annotations ?? {};
+    const violations: Violation[] = [];
+    const allowed = (profile: string): boolean => {
+      if (allowedProfiles.includes('*') || isExempt(profile, allowedProfiles)) return true;
+      if (!profile.startsWith('localhost/') || !allowedProfiles.some((p) => p.startsWith('localhost/')))
+        return false;
+      return isExempt(profile.slice('localhost/'.length), allowedLocalhostFiles);
+    };
+    for (const c of ctx.containers()) {
+      if (isExempt(c.image, exemptImages)) continue;
+      const sources: [string | undefined, string, string][] = [
+        [
+          fromField(c.container.securityContext?.seccompProfile),
+          'container securityContext.',
+          field(c, 'securityContext.seccompProfile'),
+        ],
+        [
+          annotations[`${CONTAINER_ANNOTATION}${c.name}`],
+          `annotation ${CONTAINER_ANNOTATION}${c.name}`,
+          `${c.pod.metadataPath}.annotations`,
+        ],
+        [
+          fromField(c.pod.spec.securityContext?.seccompProfile),
+          'pod securityContext.',
+          `${c.pod.path}.securityContext.seccompProfile`,
+        ],
+        [annotations[POD_ANNOTATION], `annotation ${POD_ANNOTATION}`, `${c.pod.metadataPath}.annotations`],
+      ];
+      const found = sources.find(([p]) => typeof p === 'string');
+      const [profile, at, path] = found ?? [
+        'not configured',
+        'no explicit profile found',
+        field(c, 'securityContext.seccompProfile'),
+      ];
+      if (allowed(profile!)) continue;
+      violations.push({
+        message: `Seccomp profile '${profile}' is not allowed for container '${c.name}'. Found at: ${at} (${path}); allowed: ${allowedProfiles.join(', ') || '(none)'}`,
+        path,
+      });
+    }
+    return violations;
+  },
+});
