@@ -90,10 +90,10 @@ export const SERVE_OPTIONS: readonly OptionSpec[] = [
     'maxQueue',
     'max-queue',
     'int',
-    256,
-    'Evaluations that may wait for a thread per worker before failing fast.',
+    1024,
+    'Evaluations that may wait for a thread per worker before failing fast (503).',
     {
-      min: 0,
+      min: 1,
       max: 1_000_000,
     },
   ),

@@ -1,46 +1,53 @@
 /**
- * The engine a worker serves with, behind one small interface: evaluate, reload with a new policy set
- * (from the primary), close. Requests in flight finish on the set they started with.
+ * The engine a worker serves with: the piscina thread pool, so policy code never runs on the worker's
+ * event loop (a slow or looping policy cannot stall the HTTP server; the pool's watchdog replaces a
+ * stuck thread). Reloads swap the pool's threads; requests in flight finish on the set they started with.
  */
 import type { ServeConfig } from '../config/index.js';
-import { type Engine, InlineEngine } from '../engine/engine.js';
-import { buildPolicySet } from '../engine/policy-set.js';
+import type { Engine } from '../engine/engine.js';
+import { PoolEngine } from '../engine/pool.js';
 import type { PolicySetSource } from '../engine/types.js';
 
 export interface WorkerEngine extends Engine {
   reload(source: PolicySetSource): Promise<void>;
-  /** Bindings in the active set, for the bindings_loaded gauge. */
+  /** Binding documents in the active set, for the bindings_loaded gauge. */
   readonly bindingCount: number;
 }
 
-/** Evaluates on the worker's own thread: used until the thread pool engine is available. */
-class InlineWorkerEngine implements WorkerEngine {
-  private constructor(private current: InlineEngine) {}
+class PoolWorkerEngine implements WorkerEngine {
+  private bindings: number;
 
-  static async create(source: PolicySetSource): Promise<InlineWorkerEngine> {
-    return new InlineWorkerEngine(InlineEngine.fromPolicySet(await buildPolicySet(source)));
+  constructor(
+    private readonly pool: PoolEngine,
+    source: PolicySetSource,
+  ) {
+    this.bindings = source.bindings.length;
   }
 
   get bindingCount(): number {
-    return this.current.policySet.bindings.length;
+    return this.bindings;
   }
 
   evaluate(req: Parameters<Engine['evaluate']>[0]): ReturnType<Engine['evaluate']> {
-    return this.current.evaluate(req);
+    return this.pool.evaluate(req);
   }
 
   async reload(source: PolicySetSource): Promise<void> {
-    this.current = InlineEngine.fromPolicySet(await buildPolicySet(source));
+    await this.pool.reload(source);
+    this.bindings = source.bindings.length;
   }
 
-  async close(): Promise<void> {
-    await this.current.close();
+  close(): Promise<void> {
+    return this.pool.close();
   }
 }
 
-export async function createWorkerEngine(
-  source: PolicySetSource,
-  _config: ServeConfig,
-): Promise<WorkerEngine> {
-  return InlineWorkerEngine.create(source);
+export async function createWorkerEngine(source: PolicySetSource, config: ServeConfig): Promise<WorkerEngine> {
+  const pool = await PoolEngine.create(source, {
+    threads: config.threads,
+    maxQueue: config.maxQueue,
+    // The server always passes the request's own budget; this covers calls that name none.
+    timeoutMs: Math.max(1, config.defaultTimeoutMs - config.timeoutMarginMs),
+  });
+  return new PoolWorkerEngine(pool, source);
 }
