@@ -60,6 +60,8 @@ export class SuiteRunner {
       opts.cacheDir !== undefined ? { cacheDir: opts.cacheDir } : {},
     );
     const loaded = await importPolicies(compiled);
+    // Once with every policy: duplicate names and aliases across the library are load errors.
+    await buildPolicySet({ policies: compiled, bindings: [], data: [] });
     const dirs = new Map<string, string>();
     compiled.forEach((c, i) => {
       const p = loaded[i];
@@ -82,11 +84,14 @@ export class SuiteRunner {
 
   /** One engine per distinct set of bindings and inventory, shared by the cases that use it. */
   private engineFor(c: TestCase): Promise<InlineEngine> {
-    const key = JSON.stringify([c.bindings.map((d) => d.value), c.data.map((d) => d.value)]);
+    const key = JSON.stringify([c.policyDir, c.bindings.map((d) => d.value), c.data.map((d) => d.value)]);
     let e = this.engines.get(key);
     if (e === undefined) {
       if (this.engines.size >= MAX_ENGINES) this.engines.clear();
-      e = buildPolicySet({ policies: this.compiled, bindings: c.bindings, data: c.data }).then((set) =>
+      // A shorthand binding needs only its own policy: importing the whole library per set is wasted work.
+      const policies =
+        c.policyDir !== undefined ? this.compiled.filter((p) => p.dir === c.policyDir) : this.compiled;
+      e = buildPolicySet({ policies, bindings: c.bindings, data: c.data }).then((set) =>
         InlineEngine.fromPolicySet(set, { freezeObjects: true }),
       );
       e.catch(() => this.engines.delete(key));

@@ -41,6 +41,8 @@ export interface TestCase {
   readonly object: unknown;
   readonly bindings: readonly SourceDocument[];
   readonly data: readonly SourceDocument[];
+  /** Set when the case's only binding is the shorthand for its directory's policy: load just that one. */
+  readonly policyDir: string | undefined;
   readonly expect: Expect;
 }
 
@@ -223,6 +225,7 @@ export function loadSuite(path: string, opts: LoadSuiteOptions): Suite {
     const c = parseCase(p, line, label, raw, {
       suite,
       policy,
+      ownDir: suite.policy === undefined ? dir : undefined,
       base,
       file,
       suiteData,
@@ -240,6 +243,8 @@ export function loadSuite(path: string, opts: LoadSuiteOptions): Suite {
 interface CaseEnv {
   readonly suite: Json;
   readonly policy: string;
+  /** The policy directory, when the policy was taken from it. */
+  readonly ownDir: string | undefined;
   readonly base: string;
   readonly file: string;
   readonly suiteData: SourceDocument[];
@@ -525,6 +530,7 @@ function parseCase(
     object,
     bindings,
     data: [...env.extraData, ...data],
+    policyDir: raw.bindings === undefined && env.suite.bindings === undefined ? env.ownDir : undefined,
     expect,
   };
 }
