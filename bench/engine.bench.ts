@@ -1,7 +1,7 @@
 // Engine micro-benchmark: nanoseconds per decision on one thread, no HTTP.
 //
 //   npm run bench:engine               (about 20 s on the 2-core machine)
-//   npm run bench:engine -- --quick    (a few seconds: fewer rounds, for a smoke check)
+//   npm run bench:engine -- --quick    (fewer, shorter rounds: a smoke check; writes bench/results/tmp/)
 //
 // Cases: the seed policy on a ~2 KB Pod review, bytes in → encoded body out through handleRequest (the
 // path both engines share) and evaluateReview alone on an already-decoded review; and a set of 50 bindings
@@ -277,10 +277,10 @@ async function main(): Promise<void> {
       unit: 'CPU ns per decision (user+system; median, min and max over rounds); wallMedianNs is wall-clock',
       results: stats,
     };
-    writeFileSync(
-      join(outDir, quick ? 'engine-quick.json' : 'engine.json'),
-      `${JSON.stringify(out, null, 2)}\n`,
-    );
+    // A quick run is a smoke check: its figures go to the git-ignored tmp/, never over the real ones.
+    const file = quick ? join(outDir, 'tmp', 'engine-quick.json') : join(outDir, 'engine.json');
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(file, `${JSON.stringify(out, null, 2)}\n`);
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
