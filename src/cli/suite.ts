@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
-import { isSeq, type Node, parseDocument } from 'yaml';
+import { isSeq, LineCounter, type Node, parseDocument } from 'yaml';
 import { OPERATIONS, type Operation } from '../admission/types.js';
 import { BINDING_API_VERSION, BINDING_KIND } from '../engine/bindings.js';
 import { parseDocuments } from '../engine/documents.js';
@@ -148,12 +148,6 @@ const EXPECT_KEYS = new Set([
   'error',
 ]);
 
-function lineOf(text: string, offset: number): number {
-  let line = 1;
-  for (let i = 0; i < offset && i < text.length; i++) if (text.charCodeAt(i) === 10) line++;
-  return line;
-}
-
 export interface LoadSuiteOptions {
   /** The rules directory: a suite under `<rules>/<dir>/` tests that directory's policy by default. */
   readonly rulesDir: string;
@@ -174,7 +168,8 @@ export function loadSuite(path: string, opts: LoadSuiteOptions): Suite {
       file,
     });
   }
-  const doc = parseDocument(text, { uniqueKeys: true });
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { uniqueKeys: true, lineCounter: lines });
   const err = doc.errors[0];
   if (err !== undefined) {
     const line = err.linePos?.[0]?.line ?? 0;
@@ -209,7 +204,7 @@ export function loadSuite(path: string, opts: LoadSuiteOptions): Suite {
   const casesNode = doc.get('cases', true) as Node | undefined;
   const lineAt = (n: unknown): number => {
     const r = (n as { range?: [number, number, number] } | undefined)?.range;
-    return r ? lineOf(text, r[0]) : 1;
+    return r ? lines.linePos(r[0]).line : 1;
   };
   if (!Array.isArray(suite.cases) || suite.cases.length === 0) {
     p.add(lineAt(casesNode), 'cases', 'must be a non-empty list');
