@@ -1,8 +1,8 @@
 // The four contestants, each started and stopped by the harness with the same certificate, the same
 // policy set and the same request bodies, pinned to the server cores.
-import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { transformSync } from 'esbuild';
+import { existsSync, openSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { compiledScript } from './build.js';
 import type { Certs } from './certs.js';
 import type { PolicyFiles } from './policies.js';
 import {
@@ -44,18 +44,6 @@ export interface Running {
 /** A contestant that cannot run here; the reason goes into the report instead of a number. */
 export class Unavailable extends Error {}
 
-/**
- * The bare and inline servers run as plain JavaScript (TypeScript stripped by esbuild into bench/.build/),
- * not under tsx: a loader would add its own esbuild process and memory to what is measured.
- */
-function compiledServer(benchDir: string, name: 'bare' | 'inline'): string {
-  const out = join(benchDir, '.build', `${name}.mjs`);
-  mkdirSync(dirname(out), { recursive: true });
-  const source = readFileSync(join(benchDir, 'lib', 'servers', `${name}.ts`), 'utf8');
-  writeFileSync(out, transformSync(source, { loader: 'ts', format: 'esm', target: 'node20' }).code);
-  return out;
-}
-
 /** The engine as built (dist/), or its TypeScript source through tsx when dist/ is missing. */
 function engineModule(repoRoot: string): { path: string; loader: string[] } {
   const built = join(repoRoot, 'dist', 'engine', 'engine.js');
@@ -68,7 +56,7 @@ async function startNodeServer(
   ctx: StartContext,
   extra: string[],
 ): Promise<Running> {
-  const script = compiledServer(ctx.benchDir, name);
+  const script = compiledScript(ctx.benchDir, `lib/servers/${name}.ts`);
   const engine = engineModule(ctx.repoRoot);
   const inline = name === 'inline';
   const args = [

@@ -3,6 +3,7 @@
 //  - open-loop.ts (constant rate, latency from the scheduled send time) for latency.
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
+import { compiledScript } from './build.js';
 import type { OpenLoopResult } from './open-loop.js';
 import { startProcess } from './proc.js';
 
@@ -56,7 +57,7 @@ export async function runWrk(o: {
     [
       `-t${o.threads}`,
       `-c${o.connections}`,
-      `-d${o.durationS}s`,
+      `-d${Math.max(1, Math.round(o.durationS))}s`,
       '--timeout',
       '10s',
       '-s',
@@ -96,9 +97,7 @@ export async function runOpenLoopProcess(o: {
   const out = await collect(
     process.execPath,
     [
-      '--import',
-      'tsx',
-      join(o.benchDir, 'lib', 'open-loop.ts'),
+      compiledScript(o.benchDir, 'lib/open-loop.ts'),
       '--port',
       String(o.port),
       '--path',

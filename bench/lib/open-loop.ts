@@ -7,7 +7,7 @@
 // request at a time (no pipelining); a request whose turn comes while all connections are busy waits in a
 // queue, and that wait counts.
 //
-// Run as its own process (pinned to another core than the server):
+// Run as its own process (pinned to another core than the server; the harness runs it as .build/open-loop.mjs):
 //   node --import tsx bench/lib/open-loop.ts --host 127.0.0.1 --port N --path /validate --body F
 //     --rate 5000 --connections 25 --duration 10 --warmup 2 [--ca cert.pem]
 // It prints one JSON line (OpenLoopResult) on stdout.
@@ -294,7 +294,7 @@ async function main(): Promise<void> {
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }
 
-if (process.argv[1]?.endsWith('open-loop.ts')) {
+if (/open-loop\.(ts|mjs)$/.test(process.argv[1] ?? '')) {
   main().then(
     () => process.exit(0),
     (e: unknown) => {

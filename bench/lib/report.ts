@@ -35,6 +35,8 @@ export interface BenchResults {
   commit: string;
   machine: string;
   setup: Record<string, unknown>;
+  /** Anything that qualifies the figures (type errors at build time ...). */
+  notes: string[];
   commonRate: number;
   contestants: Record<string, ContestantResult>;
   ratios: {
@@ -135,6 +137,7 @@ export function renderMarkdown(r: BenchResults): string {
         `${c.fifty ? `${fmt(c.fifty.rps)}, ${fmt(c.fifty.p99Ms, 3)}` : '–'} |`,
     );
   }
+  for (const n of r.notes) lines.push('', `Note: ${n}`);
   lines.push('', `Common rate: ${fmt(r.commonRate)} req/s (70 % of the slowest contestant's maximum).`, '');
   lines.push('| ratio (saturation throughput) | value |', '|---|---:|');
   for (const [k, v] of Object.entries(r.ratios)) lines.push(`| ${k.replace(/_/g, ' ')} | ${v ?? '–'} |`);
