@@ -42,7 +42,11 @@ describe('sanitizeWarnings (ADMISSION.md §3.5)', () => {
   });
 
   it('collapses duplicates, also those that only become equal once cleaned', () => {
-    assert.deepEqual(sanitizeWarnings(['dup', 'dup', 'x', 'dup', ' dup ', 'a\nb', 'a b']), ['dup', 'x', 'a b']);
+    assert.deepEqual(sanitizeWarnings(['dup', 'dup', 'x', 'dup', ' dup ', 'a\nb', 'a b']), [
+      'dup',
+      'x',
+      'a b',
+    ]);
   });
 
   it('keeps the total within 4096 runes, dropping later warnings', () => {
@@ -59,7 +63,10 @@ describe('encodeReview / encodeStatus', () => {
   it('echoes the apiVersion and writes exactly apiVersion, kind, response', () => {
     for (const v of ['admission.k8s.io/v1', 'admission.k8s.io/v1beta1'] as const) {
       const body = encodeReview(v, { uid: 'x-🙂-1', allowed: true });
-      assert.equal(body, `{"apiVersion":"${v}","kind":"AdmissionReview","response":{"uid":"x-🙂-1","allowed":true}}`);
+      assert.equal(
+        body,
+        `{"apiVersion":"${v}","kind":"AdmissionReview","response":{"uid":"x-🙂-1","allowed":true}}`,
+      );
     }
     const denied = JSON.parse(
       encodeReview('admission.k8s.io/v1', {
