@@ -153,6 +153,37 @@ describe('tollgate scan', () => {
     assert.match(out.objects[1]?.source ?? '', /^<stdin>:\d+$/);
   });
 
+  test('Namespaces among the manifests are inventory for namespaceSelector', async () => {
+    const binding = join(dir, 'ns-selector.yaml');
+    writeFileSync(
+      binding,
+      readFileSync('examples/seed/binding.yaml', 'utf8').replace(
+        '  enforcementAction: deny',
+        "  enforcementAction: deny\n  match:\n    namespaceSelector: {matchLabels: {registry-check: 'on'}}",
+      ),
+    );
+    const manifests = [
+      "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: team-a\n  labels: {registry-check: 'on'}\n",
+      readFileSync('examples/seed/pods/nginx-dockerhub.yaml', 'utf8').replace(
+        'namespace: default',
+        'namespace: team-a',
+      ),
+      readFileSync('examples/seed/pods/nginx-latest.yaml', 'utf8'),
+    ].join('---\n');
+    const r = await tollgate(['scan', '--rules', rules, '--config', binding, '-o', 'json', '-'], manifests);
+    assert.equal(r.code, 1, r.stderr);
+    const out = JSON.parse(r.stdout) as { objects: { name: string; namespace?: string; allowed: boolean }[] };
+    assert.deepEqual(
+      out.objects.map((o) => [o.name, o.namespace, o.allowed]),
+      [
+        ['team-a', undefined, true],
+        ['nginx-dockerhub', 'team-a', false],
+        ['nginx-latest', 'default', true],
+      ],
+      'the selector matches team-a (labelled in the same input) and not default (unknown)',
+    );
+  });
+
   test('nothing denied: exit 0', async () => {
     const r = await tollgate([
       'scan',

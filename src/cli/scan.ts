@@ -6,7 +6,8 @@
 import { randomUUID } from 'node:crypto';
 import type { KubeObject } from '../admission/types.js';
 import { parseDocuments, readDocuments } from '../engine/documents.js';
-import { InlineEngine } from '../engine/engine.js';
+import { InlineEngine, loadSource } from '../engine/engine.js';
+import { buildPolicySet } from '../engine/policy-set.js';
 import type { EvaluationRecord, SourceDocument } from '../engine/types.js';
 import { TollgateError } from '../errors.js';
 import { table } from './format.js';
@@ -24,7 +25,8 @@ const USAGE = `usage: tollgate scan [files|dirs|-]... [flags]
 
 Evaluates every manifest (multi-document YAML or JSON; '-' reads stdin, e.g. helm template … | tollgate scan -)
 as a CREATE request against the bindings from --config. Namespaced objects without metadata.namespace are
-created in --namespace, as kubectl would; cluster-scoped kinds have none.
+created in --namespace, as kubectl would; cluster-scoped kinds have none. Namespaces among the manifests
+join the --data inventory (for namespaceSelector matching), as if applied first.
 
 flags:
   --rules DIR         policies (default ./rules)
@@ -140,7 +142,17 @@ export async function run(argv: readonly string[]): Promise<number> {
   const results: ScanResult[] = [];
   try {
     const docs = await readInputs(positionals);
-    const engine = await InlineEngine.create(loadOptionsFrom(values), { freezeObjects: true });
+    // Namespaces among the manifests join the inventory, as if applied first: a namespaceSelector then
+    // sees the labels the chart gives them. Nothing else does (a referential policy would meet itself).
+    const source = await loadSource(loadOptionsFrom(values));
+    const namespaces = docs.filter(
+      (d) => (d.value as KubeObject).kind === 'Namespace' && (d.value as KubeObject).apiVersion === 'v1',
+    );
+    const set = await buildPolicySet({
+      ...source,
+      data: [...source.data, ...namespaces.map((d) => ({ ...d, value: structuredClone(d.value) }))],
+    });
+    const engine = InlineEngine.fromPolicySet(set, { freezeObjects: true });
     if (engine.policySet.bindings.length === 0) warnNoBindings('scan');
     for (const d of docs) {
       const manifest = d.value as KubeObject & { apiVersion: string; kind: string };
