@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { KubeObject, Operation } from '../../src/admission/types.js';
 import { compilePolicies } from '../../src/engine/compile.js';
 import { type EngineReply, InlineEngine } from '../../src/engine/engine.js';
-import { buildPolicySet } from '../../src/engine/policy-set.js';
+import { buildPolicySet, type PolicySet } from '../../src/engine/policy-set.js';
 import type { CompiledPolicy, Decision, SourceDocument } from '../../src/engine/types.js';
 
 /** Compile every policy under `rulesDir` once, into a private cache directory. */
@@ -69,13 +69,37 @@ export function reviewFor(input: ReviewInput): Record<string, unknown> {
   };
 }
 
+const sets = new Map<string, Promise<PolicySet>>();
+
+/**
+ * One policy set per distinct (policy, bindings, data): cases that share a constraint share its set, as
+ * requests share a loaded set in the server. Sets are immutable, so sharing cannot leak state.
+ */
+function policySetFor(
+  policy: CompiledPolicy,
+  bindings: readonly unknown[],
+  data: readonly unknown[],
+): Promise<PolicySet> {
+  const key = JSON.stringify([policy.bundle, bindings, data]);
+  let set = sets.get(key);
+  if (set === undefined) {
+    set = buildPolicySet({
+      policies: [policy],
+      bindings: bindings.map((b, i) => doc(structuredClone(b), 'binding', i)),
+      data: data.map((d, i) => doc(structuredClone(d), 'data', i)),
+    });
+    sets.set(key, set);
+  }
+  return set;
+}
+
 export interface CaseResult {
   readonly reply: EngineReply;
   readonly decision: Decision;
 }
 
 /**
- * Build a policy set holding one policy, the given binding documents and inventory, and evaluate the
+ * Build (or reuse) a policy set holding one policy, the given binding documents and inventory, and evaluate the
  * review through InlineEngine (bytes in, bytes out). Throws on load errors (they are test failures).
  */
 export async function evaluateWith(
@@ -84,11 +108,7 @@ export async function evaluateWith(
   data: readonly unknown[],
   review: Record<string, unknown>,
 ): Promise<CaseResult> {
-  const set = await buildPolicySet({
-    policies: [policy],
-    bindings: bindings.map((b, i) => doc(b, 'binding', i)),
-    data: data.map((d, i) => doc(structuredClone(d), 'data', i)),
-  });
+  const set = await policySetFor(policy, bindings, data);
   const engine = InlineEngine.fromPolicySet(set);
   const reply = await engine.evaluate({
     body: new TextEncoder().encode(JSON.stringify(review)),
