@@ -102,7 +102,9 @@ export function runOpenLoop(o: Options): Promise<OpenLoopResult> {
   const warmupCount = Math.round(o.rate * o.warmupS);
   let t0 = 0n;
   let nextIndex = 0;
+  // Requests due but not yet sent, oldest first (`head` instead of shift(): the queue can grow large).
   const queue: { index: number; due: bigint }[] = [];
+  let head = 0;
   let completed = 0;
   let errors = 0;
   let non2xx = 0;
@@ -132,9 +134,13 @@ export function runOpenLoop(o: Options): Promise<OpenLoopResult> {
   };
 
   const dispatch = () => {
-    while (queue.length > 0 && idle.length > 0) {
+    while (queue.length > head && idle.length > 0) {
       const c = idle.pop()!;
-      const req = queue.shift()!;
+      const req = queue[head++]!;
+      if (head > 4096 && head * 2 > queue.length) {
+        queue.splice(0, head);
+        head = 0;
+      }
       c.inflight = req;
       c.socket.write(request);
     }
@@ -225,13 +231,13 @@ export function runOpenLoop(o: Options): Promise<OpenLoopResult> {
       const deadline = Date.now() + o.timeoutS * 1000;
       const poll = () => {
         const busy = conns.some((c) => c.inflight !== undefined);
-        if ((busy || (queue.length > 0 && conns.length > 0)) && Date.now() < deadline) {
+        if ((busy || (queue.length > head && conns.length > 0)) && Date.now() < deadline) {
           setTimeout(poll, 5);
           return;
         }
         stopped = true;
         for (const c of conns) if (c.inflight) record(c.inflight, undefined);
-        const unsent = queue.filter((q) => q.index >= warmupCount).length;
+        const unsent = queue.slice(head).filter((q) => q.index >= warmupCount).length;
         for (const c of [...conns]) c.socket.destroy();
         const windowS = Number(measuredEnd > measuredStart ? measuredEnd - measuredStart : 1n) / 1e9;
         const ms = (us: number) => Math.round(us) / 1000;

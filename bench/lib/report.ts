@@ -221,7 +221,7 @@ export function renderSvg(r: BenchResults): string {
     );
   });
   out.push(
-    `<text x="${W - m.r + 14}" y="${H - m.b}" font-size="10" fill="#666">${r.mode} run, ${r.commit}</text>`,
+    `<text x="${W - 8}" y="${H - 4}" text-anchor="end" font-size="10" fill="#666">${r.mode} run, ${r.commit}, ${r.date.slice(0, 10)}</text>`,
   );
   out.push('</svg>');
   return `${out.join('\n')}\n`;
