@@ -37,7 +37,10 @@
  * built the set (a broken set rejects and the new pool is destroyed); then one assignment switches new
  * batches to it (a request is evaluated entirely by one set), and the old pool drains and is destroyed.
  */
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ResourceLimits } from 'node:worker_threads';
 import { Piscina } from 'piscina';
@@ -95,6 +98,8 @@ export interface PoolStats {
   /** piscina's utilisation of the active pool (0..1). */
   readonly utilization: number;
   readonly threads: number;
+  /** Threads that have built the set and are waiting for work. */
+  readonly idleThreads: number;
   readonly restarts: Readonly<Record<RestartReason, number>>;
   /** Requests refused at once because the queue was full. */
   readonly rejected: number;
@@ -106,10 +111,43 @@ const DEFAULT_RESOURCE_LIMITS: ResourceLimits = { maxOldGenerationSizeMb: 256, m
 /** A request is evaluated at most this many times (it is retried only when another one killed its thread). */
 const MAX_ATTEMPTS = 3;
 
-/** The task module; from sources, through a shim that registers tsx in the thread (see thread-tsx.mjs). */
-const THREAD_FILE = fileURLToPath(
-  new URL(import.meta.url.endsWith('.ts') ? './thread-tsx.mjs' : './thread.js', import.meta.url),
-);
+/**
+ * The task module's file. Built code uses dist/engine/thread.js. From TypeScript sources (tests,
+ * benchmarks) the process's `--import tsx` hooks do not reach worker threads on Node 20, and tsx in every
+ * thread costs seconds per (re)start; so the task module is bundled once with esbuild (a dependency
+ * already) under node_modules/.cache, where its package imports still resolve.
+ */
+let threadFile: Promise<string> | undefined;
+
+function taskModule(): Promise<string> {
+  threadFile ??= (async () => {
+    if (!import.meta.url.endsWith('.ts')) return fileURLToPath(new URL('./thread.js', import.meta.url));
+    const entry = fileURLToPath(new URL('./thread.ts', import.meta.url));
+    const { build } = await import('esbuild');
+    const out = await build({
+      entryPoints: [entry],
+      bundle: true,
+      write: false,
+      format: 'esm',
+      platform: 'node',
+      target: 'node20',
+      packages: 'external',
+      sourcemap: 'inline',
+      logLevel: 'silent',
+    });
+    const code = out.outputFiles[0]!.text;
+    const dir = join(fileURLToPath(new URL('../../node_modules/.cache/tollgate', import.meta.url)));
+    const file = join(dir, `thread-${createHash('sha256').update(code).digest('hex').slice(0, 16)}.mjs`);
+    if (!existsSync(file)) {
+      mkdirSync(dir, { recursive: true });
+      const tmp = `${file}.${process.pid}.tmp`;
+      writeFileSync(tmp, code);
+      renameSync(tmp, file);
+    }
+    return file;
+  })();
+  return threadFile;
+}
 
 function resolveOptions(o: PoolOptions): Resolved {
   const positive = (name: string, v: number | undefined, d: number): number => {
@@ -229,6 +267,7 @@ export function failureReply(
 interface GroupEvents {
   /** A thread died while idle (piscina replaces it). */
   readonly idleCrash: () => void;
+  readonly threadReady: () => void;
 }
 
 /** One piscina pool serving one policy set. */
@@ -244,7 +283,7 @@ class ThreadGroup {
   /** Start the threads and wait until every one has built the set; a broken set rejects. */
   static async start(source: PolicySetSource, o: Resolved, events: GroupEvents): Promise<ThreadGroup> {
     const piscina = new Piscina<HelloTask | BatchTask, FromThread>({
-      filename: THREAD_FILE,
+      filename: await taskModule(),
       minThreads: o.threads,
       maxThreads: o.threads,
       idleTimeout: Number.POSITIVE_INFINITY,
@@ -253,6 +292,8 @@ class ThreadGroup {
       workerData: { source } satisfies ThreadInit,
     });
     piscina.on('error', () => events.idleCrash());
+    // A replacement thread is ready: queued requests may go.
+    piscina.on('workerCreate', () => events.threadReady());
     let timer: NodeJS.Timeout | undefined;
     try {
       // One hello per thread: a thread answers only once its set is built, and each is busy until then,
@@ -323,7 +364,10 @@ export class PoolEngine implements Engine {
   private ticks = 0;
   private rejected = 0;
   private readonly restarts: Record<RestartReason, number> = { timeout: 0, heap: 0, crash: 0 };
-  private readonly events: GroupEvents = { idleCrash: () => this.restarted('crash') };
+  private readonly events: GroupEvents = {
+    idleCrash: () => this.restarted('crash'),
+    threadReady: () => this.schedule(),
+  };
 
   private constructor(
     private group: ThreadGroup,
@@ -337,7 +381,10 @@ export class PoolEngine implements Engine {
     const o = resolveOptions(options);
     const source = isSource(from) ? from : await loadSource(from);
     let engine: PoolEngine | undefined;
-    const group = await ThreadGroup.start(source, o, { idleCrash: () => engine?.restarted('crash') });
+    const group = await ThreadGroup.start(source, o, {
+      idleCrash: () => engine?.restarted('crash'),
+      threadReady: () => engine?.schedule(),
+    });
     engine = new PoolEngine(group, o);
     return engine;
   }
@@ -359,11 +406,16 @@ export class PoolEngine implements Engine {
         attempts: 0,
         done: false,
       });
-      if (!this.flushScheduled) {
-        this.flushScheduled = true;
-        setImmediate(this.flush);
-      }
+      this.schedule();
     });
+  }
+
+  /** Flush after the current event-loop turn, so requests arriving together travel together. */
+  private schedule(): void {
+    if (!this.flushScheduled && this.queue.length > 0) {
+      this.flushScheduled = true;
+      setImmediate(this.flush);
+    }
   }
 
   /** Replace the policy set; resolves once the old threads are drained and gone. */
@@ -381,6 +433,7 @@ export class PoolEngine implements Engine {
       inFlight,
       utilization: this.group.piscina.utilization,
       threads: this.group.piscina.threads.length,
+      idleThreads: this.group.piscina.idleThreads,
       restarts: { ...this.restarts },
       rejected: this.rejected,
     };
@@ -429,7 +482,8 @@ export class PoolEngine implements Engine {
   private readonly flush = (): void => {
     this.flushScheduled = false;
     const g = this.group;
-    let free = this.o.threads - g.inFlight.size;
+    // Ready threads without a task: a thread still building its set (a replacement) takes nothing yet.
+    let free = g.piscina.idleThreads;
     while (free > 0 && this.queue.length > 0) {
       const n = Math.min(this.o.maxBatch, Math.ceil(this.queue.length / free));
       this.dispatch(g, this.queue.splice(0, n));
@@ -530,10 +584,7 @@ export class PoolEngine implements Engine {
         this.answer(j, unavailable('evaluation threads kept failing for this request'));
     }
     this.queue.unshift(...again.filter((j) => !j.done));
-    if (this.queue.length > 0 && !this.flushScheduled) {
-      this.flushScheduled = true;
-      setImmediate(this.flush);
-    }
+    this.schedule();
   }
 
   private bindingOf(b: Batch): BindingSummary | undefined {

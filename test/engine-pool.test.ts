@@ -1,0 +1,311 @@
+/**
+ * The pool engine on real piscina threads: the shared conformance suite, then what only a pool can get
+ * wrong — stuck and exploding policies, overload, reload, and 1000 concurrent requests.
+ * Policies are real: compiled from temporary rules directories written here.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { InlineEngine, loadSource } from '../src/engine/engine.js';
+import { PoolEngine } from '../src/engine/pool.js';
+import { runEngineConformance } from './engine-conformance.case.js';
+import {
+  binding,
+  type Fixture,
+  fixture,
+  podReview,
+  responseOf,
+  TAG_POLICY,
+  TRAP_POLICY,
+} from './helpers/pool-fixtures.js';
+
+runEngineConformance('pool', (opts) => PoolEngine.create(opts, { threads: 2 }));
+
+const TRAP_BINDINGS = [
+  binding('no-latest', 'no-latest'),
+  binding('trap-closed', 'trap', '  timeoutMs: 300\n  match:\n    namespaces: [default]\n'),
+  binding(
+    'trap-open',
+    'trap',
+    '  timeoutMs: 300\n  failurePolicy: allow\n  match:\n    namespaces: [open]\n',
+  ),
+  // A long timeout, so that the heap limit (not the deadline) stops an allocation bomb.
+  binding('trap-heavy', 'trap', '  timeoutMs: 20000\n  match:\n    namespaces: [heavy]\n'),
+].join('---\n');
+
+/** Poll (with a deadline) until every thread has built its set and is idle, e.g. after replacements. */
+async function allThreadsIdle(engine: PoolEngine, threads: number): Promise<void> {
+  const until = performance.now() + 30_000;
+  while (engine.stats().idleThreads < threads) {
+    if (performance.now() > until) throw new Error(`threads not idle: ${JSON.stringify(engine.stats())}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** A pod review in namespace `ns` (bindings above match by namespace). */
+function reviewIn(ns: string, uid: string, labels: Record<string, string>, image?: string): Uint8Array {
+  const text = new TextDecoder()
+    .decode(podReview({ uid, labels, ...(image !== undefined ? { image } : {}) }))
+    .replaceAll('"default"', JSON.stringify(ns));
+  return new TextEncoder().encode(text);
+}
+
+describe('pool engine: misbehaving policies', () => {
+  let f: Fixture;
+  let engine: PoolEngine;
+
+  before(async () => {
+    f = fixture();
+    f.policy('no-latest', TAG_POLICY);
+    f.policy('trap', TRAP_POLICY);
+    f.bindings(TRAP_BINDINGS);
+    engine = await PoolEngine.create(f.load, { threads: 2, resourceLimits: { maxOldGenerationSizeMb: 48 } });
+  });
+
+  after(async () => {
+    await engine?.close();
+    f?.remove();
+  });
+
+  it('an endless loop is answered by the failure policy within its deadline; the others keep flowing', async () => {
+    const t0 = performance.now();
+    const stuck = engine.evaluate({
+      body: podReview({ uid: 'loop-1', labels: { trap: 'loop' } }),
+      endpoint: 'validate',
+    });
+    // Requests sent while one thread is stuck are answered by the other thread (or after the replacement).
+    const others = Array.from({ length: 20 }, (_, i) =>
+      engine.evaluate({
+        body: podReview({ uid: `ok-${i}`, image: i % 2 ? 'x:latest' : 'x:1' }),
+        endpoint: 'validate',
+      }),
+    );
+    const r = await stuck;
+    const elapsed = performance.now() - t0;
+    assert.equal(r.status, 200);
+    const resp = responseOf(r.body);
+    assert.equal(resp.uid, 'loop-1');
+    assert.equal(resp.allowed, false);
+    assert.equal(resp.status?.code, 403);
+    assert.match(resp.status?.message ?? '', /\[trap-closed\] .*TOLLGATE_ERR_POLICY_TIMEOUT/);
+    assert.equal(r.decision?.evaluations[0]?.outcome, 'timeout');
+    assert.equal(r.decision?.evaluations[0]?.error?.code, 'TOLLGATE_ERR_POLICY_TIMEOUT');
+    assert.ok(elapsed >= 290 && elapsed < 2000, `answered after ${elapsed.toFixed(0)} ms (timeout 300 ms)`);
+    const replies = await Promise.all(others);
+    replies.forEach((x, i) => {
+      assert.equal(x.status, 200);
+      assert.equal(responseOf(x.body).uid, `ok-${i}`);
+      assert.equal(responseOf(x.body).allowed, i % 2 === 0);
+    });
+    assert.ok(engine.stats().restarts.timeout >= 1);
+  });
+
+  it('failurePolicy allow admits a looping request with a warning', async () => {
+    const r = await engine.evaluate({
+      body: reviewIn('open', 'loop-open', { trap: 'loop' }),
+      endpoint: 'validate',
+    });
+    const resp = responseOf(r.body);
+    assert.equal(resp.uid, 'loop-open');
+    assert.equal(resp.allowed, true);
+    assert.match(
+      resp.warnings?.[0] ?? '',
+      /\[trap-open\] .*TOLLGATE_ERR_POLICY_TIMEOUT.*allowed by failurePolicy/,
+    );
+  });
+
+  it('failurePolicy allow still denies when an earlier binding of the request denied', async () => {
+    const body = reviewIn('open', 'loop-open-latest', { trap: 'loop' }, 'x:latest');
+    const r = await engine.evaluate({ body, endpoint: 'validate' });
+    const resp = responseOf(r.body);
+    assert.equal(resp.allowed, false);
+    assert.match(resp.status?.message ?? '', /earlier binding denied/);
+  });
+
+  it("the request's own deadline bounds a binding's timeout", async () => {
+    await allThreadsIdle(engine, 2);
+    const t0 = performance.now();
+    const r = await engine.evaluate({
+      body: podReview({ uid: 'loop-short', labels: { trap: 'loop' } }),
+      endpoint: 'validate',
+      timeoutMs: 120,
+    });
+    const elapsed = performance.now() - t0;
+    assert.equal(responseOf(r.body).allowed, false);
+    assert.ok(elapsed < 290, `answered after ${elapsed.toFixed(0)} ms, before the binding's 300 ms`);
+  });
+
+  it('an allocation bomb kills its thread, not the process; the request gets the failure policy', async () => {
+    const before = engine.stats().restarts.heap;
+    const r = await engine.evaluate({
+      body: reviewIn('heavy', 'bomb-1', { trap: 'bomb' }),
+      endpoint: 'validate',
+    });
+    const resp = responseOf(r.body);
+    assert.equal(resp.uid, 'bomb-1');
+    assert.equal(resp.allowed, false);
+    assert.match(resp.status?.message ?? '', /\[trap-heavy\] .*TOLLGATE_ERR_POLICY_CRASHED/);
+    assert.equal(engine.stats().restarts.heap, before + 1);
+    const next = await engine.evaluate({ body: podReview({ uid: 'after-bomb' }), endpoint: 'validate' });
+    assert.equal(responseOf(next.body).allowed, true);
+  });
+
+  it('a throwing policy is decided by its failure policy, like inline', async () => {
+    const r = await engine.evaluate({
+      body: podReview({ uid: 'throw-1', labels: { trap: 'throw' } }),
+      endpoint: 'validate',
+    });
+    const resp = responseOf(r.body);
+    assert.equal(resp.allowed, false);
+    assert.match(resp.status?.message ?? '', /TOLLGATE_ERR_POLICY_THREW.*trap sprung/);
+    const open = await engine.evaluate({
+      body: reviewIn('open', 'throw-open', { trap: 'throw' }),
+      endpoint: 'validate',
+    });
+    assert.equal(responseOf(open.body).allowed, true);
+  });
+
+  it('answers equal the inline engine for the same requests', async () => {
+    const inline = await InlineEngine.create(f.load);
+    try {
+      const bodies = [
+        podReview({ uid: 'eq-1' }),
+        podReview({ uid: 'eq-2', image: 'nginx:latest' }),
+        podReview({ uid: 'eq-3', apiVersion: 'admission.k8s.io/v1beta1', image: 'a:latest' }),
+        podReview({ uid: 'eq-4', labels: { trap: 'throw' } }),
+        new TextEncoder().encode('{"not":"a review"}'),
+        new TextEncoder().encode('{'),
+      ];
+      for (const endpoint of ['validate', 'mutate'] as const) {
+        for (const body of bodies) {
+          const [a, b] = await Promise.all([
+            inline.evaluate({ body, endpoint }),
+            engine.evaluate({ body, endpoint }),
+          ]);
+          assert.equal(b.status, a.status);
+          assert.equal(b.body, a.body);
+          assert.equal(b.error?.code, a.error?.code);
+        }
+      }
+    } finally {
+      await inline.close();
+    }
+  });
+});
+
+describe('pool engine: overload, reload, concurrency', () => {
+  let f: Fixture;
+
+  before(() => {
+    f = fixture();
+    f.policy('no-latest', TAG_POLICY);
+    f.policy('trap', TRAP_POLICY);
+    f.bindings(TRAP_BINDINGS);
+  });
+
+  after(() => f?.remove());
+
+  it('beyond maxQueue requests are answered at once with 503, no Retry-After', async () => {
+    const engine = await PoolEngine.create(f.load, { threads: 1, maxQueue: 8 });
+    try {
+      const settled: string[] = [];
+      const replies = Array.from({ length: 40 }, (_, i) =>
+        engine.evaluate({ body: podReview({ uid: `q-${i}` }), endpoint: 'validate' }).then((r) => {
+          settled.push(`q-${i}`);
+          return r;
+        }),
+      );
+      const all = await Promise.all(replies);
+      const refused = all.filter((r) => r.status === 503);
+      assert.equal(refused.length, 32);
+      for (const r of refused) {
+        assert.equal(r.error?.code, 'TOLLGATE_ERR_POOL_OVERLOADED');
+        assert.equal((JSON.parse(r.body) as { kind: string; code: number }).code, 503);
+      }
+      // Refusals are answered before any accepted request (they never waited for a thread).
+      assert.deepEqual(
+        settled.slice(0, 32),
+        Array.from({ length: 32 }, (_, i) => `q-${i + 8}`),
+      );
+      assert.equal(engine.stats().rejected, 32);
+    } finally {
+      await engine.close();
+    }
+  });
+
+  it('reload switches to a good set and refuses a broken one while the old keeps serving', async () => {
+    const engine = await PoolEngine.create(f.load, { threads: 2 });
+    try {
+      const latest = () =>
+        engine.evaluate({ body: podReview({ uid: 'r', image: 'x:latest' }), endpoint: 'validate' });
+      assert.equal(responseOf((await latest()).body).allowed, false);
+      // A new set where :latest is fine but a label is required.
+      f.policy(
+        'no-latest',
+        `import { definePolicy } from 'tollgate/sdk';
+export default definePolicy({ name: 'no-latest', validate: (ctx) => (ctx.object?.metadata?.labels?.team ? [] : ['team label required']) });`,
+      );
+      const inflight = Array.from({ length: 50 }, (_, i) =>
+        engine.evaluate({ body: podReview({ uid: `mid-${i}`, image: 'x:latest' }), endpoint: 'validate' }),
+      );
+      await engine.reload(await loadSource(f.load));
+      // In-flight requests were answered by exactly one of the two sets: same message as one of them.
+      for (const r of await Promise.all(inflight)) {
+        const m = responseOf(r.body).status?.message ?? '';
+        assert.ok(m === '[no-latest] x:latest uses :latest' || m === '[no-latest] team label required', m);
+      }
+      const after = await latest();
+      assert.equal(responseOf(after.body).status?.message, '[no-latest] team label required');
+      assert.equal(engine.stats().threads, 2);
+
+      // Broken: unknown policy in a binding; reload rejects with the load error's code.
+      f.bindings(`${TRAP_BINDINGS}---\n${binding('ghost', 'does-not-exist')}`);
+      await assert.rejects(engine.reload(await loadSource(f.load)), {
+        code: 'TOLLGATE_ERR_BINDING_UNKNOWN_POLICY',
+      });
+      // A policy that throws at import time.
+      f.bindings(TRAP_BINDINGS);
+      f.policy('trap', "throw new Error('broken at load');\nexport default {};\n");
+      await assert.rejects(engine.reload(await loadSource(f.load)), { code: 'TOLLGATE_ERR_POLICY_COMPILE' });
+      const still = await latest();
+      assert.equal(responseOf(still.body).status?.message, '[no-latest] team label required');
+    } finally {
+      f.policy('no-latest', TAG_POLICY);
+      f.policy('trap', TRAP_POLICY);
+      f.bindings(TRAP_BINDINGS);
+      await engine.close();
+    }
+  });
+
+  it('1000 concurrent requests: every reply carries its own uid and decision', async () => {
+    const engine = await PoolEngine.create(await loadSource(f.load), { threads: 2, maxQueue: 2000 });
+    try {
+      const n = 1000;
+      const replies = await Promise.all(
+        Array.from({ length: n }, (_, i) =>
+          engine.evaluate({
+            body: podReview({
+              uid: `c-${i}`,
+              image: i % 3 === 0 ? 'a:latest' : 'a:1',
+              apiVersion: i % 2 ? 'admission.k8s.io/v1beta1' : 'admission.k8s.io/v1',
+            }),
+            endpoint: i % 5 === 0 ? 'mutate' : 'validate',
+          }),
+        ),
+      );
+      replies.forEach((r, i) => {
+        assert.equal(r.status, 200);
+        const body = JSON.parse(r.body) as {
+          apiVersion: string;
+          response: { uid: string; allowed: boolean };
+        };
+        assert.equal(body.response.uid, `c-${i}`);
+        assert.equal(body.apiVersion, i % 2 ? 'admission.k8s.io/v1beta1' : 'admission.k8s.io/v1');
+        assert.equal(body.response.allowed, i % 5 === 0 || i % 3 !== 0);
+        assert.equal(r.decision?.uid, `c-${i}`);
+      });
+      assert.equal(engine.stats().queueDepth, 0);
+    } finally {
+      await engine.close();
+    }
+  });
+});
