@@ -5,16 +5,16 @@
  * The slow checks (idle timeouts, slow-loris, deadlines) run concurrently to keep the file under a minute.
  */
 import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { Agent, request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { X509Certificate } from 'node:crypto';
 import fastJsonPatch from 'fast-json-patch';
+import { configMap, goJson, pod, podReview, review } from './helpers/reviews.js';
 import { buildDist, type Certs, makeCerts, REPO, type ServerProcess, startServer } from './helpers/server.js';
 import { RawConnection, type RawResponse } from './helpers/tls-client.js';
-import { configMap, goJson, pod, podReview, review } from './helpers/reviews.js';
 
 const ALLOWED_IMAGE = '192.168.64.1/nginx:1.25';
 const DENIED_IMAGE = 'nginx:latest';
@@ -65,7 +65,10 @@ export default definePolicy({
 };
 
 const TEST_BINDINGS = ['test-add-label', 'test-slow', 'test-warn']
-  .map((p) => `apiVersion: tollgate.dev/v1alpha1\nkind: Binding\nmetadata:\n  name: ${p}\nspec:\n  policy: ${p}\n`)
+  .map(
+    (p) =>
+      `apiVersion: tollgate.dev/v1alpha1\nkind: Binding\nmetadata:\n  name: ${p}\nspec:\n  policy: ${p}\n`,
+  )
   .join('---\n');
 
 let dir: string;
@@ -81,7 +84,12 @@ interface Reply {
 }
 
 /** One request over node:https (keep-alive agent, SNI webhook.ns.svc, the dev CA). */
-function call(path: string, body?: string | Buffer, headers: Record<string, string> = { 'Content-Type': 'application/json' }, method = 'POST'): Promise<Reply> {
+function call(
+  path: string,
+  body?: string | Buffer,
+  headers: Record<string, string> = { 'Content-Type': 'application/json' },
+  method = 'POST',
+): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const req = httpsRequest(
       {
@@ -92,7 +100,10 @@ function call(path: string, body?: string | Buffer, headers: Record<string, stri
         agent,
         servername: 'webhook.ns.svc',
         ca: certs.ca,
-        headers: { ...headers, ...(body !== undefined ? { 'Content-Length': String(Buffer.byteLength(body)) } : {}) },
+        headers: {
+          ...headers,
+          ...(body !== undefined ? { 'Content-Length': String(Buffer.byteLength(body)) } : {}),
+        },
       },
       (res) => {
         const chunks: Buffer[] = [];
@@ -101,7 +112,12 @@ function call(path: string, body?: string | Buffer, headers: Record<string, stri
           const text = Buffer.concat(chunks).toString('utf8');
           // §7.36: no status of ours may carry Retry-After (client-go would retry the webhook call).
           assert.equal(res.headers['retry-after'], undefined, 'no Retry-After');
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json: () => JSON.parse(text) as Record<string, unknown> });
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            text,
+            json: () => JSON.parse(text) as Record<string, unknown>,
+          });
         });
         res.on('error', reject);
       },
@@ -141,7 +157,9 @@ function assertStatusBody(r: Reply | RawResponse, code: number): Record<string, 
   return s;
 }
 
-function tlsOpts(extra: Record<string, unknown> = {}): { ca: Buffer; servername: string } & Record<string, unknown> {
+function tlsOpts(
+  extra: Record<string, unknown> = {},
+): { ca: Buffer; servername: string } & Record<string, unknown> {
   return { ca: certs.ca, servername: 'webhook.ns.svc', ...extra };
 }
 
@@ -158,7 +176,13 @@ function rssKb(pid: number): number {
 }
 
 function crashes(): Record<string, unknown>[] {
-  return server.logs().filter((l) => l.msg === 'worker exited unexpectedly: respawning' || (typeof l.signal === 'string' && l.signal !== ''));
+  return server
+    .logs()
+    .filter(
+      (l) =>
+        l.msg === 'worker exited unexpectedly: respawning' ||
+        (typeof l.signal === 'string' && l.signal !== ''),
+    );
 }
 
 before(async () => {
@@ -175,10 +199,31 @@ before(async () => {
   writeFileSync(join(dir, 'config', 'tests.yaml'), TEST_BINDINGS);
   server = await startServer({
     args: [
-      '--workers', '2', '--threads', '1', '--host', '127.0.0.1', '--metrics-port', '0',
-      '--tls-cert', certs.cert, '--tls-key', certs.key,
-      '--rules', rules, '--config', join(REPO, 'examples', 'seed', 'binding.yaml'), '--config', join(dir, 'config'),
-      '--cache-dir', join(dir, 'cache'), '--log-level', 'info', '--no-watch', '--grace-period', '10s',
+      '--workers',
+      '2',
+      '--threads',
+      '1',
+      '--host',
+      '127.0.0.1',
+      '--metrics-port',
+      '0',
+      '--tls-cert',
+      certs.cert,
+      '--tls-key',
+      certs.key,
+      '--rules',
+      rules,
+      '--config',
+      join(REPO, 'examples', 'seed', 'binding.yaml'),
+      '--config',
+      join(dir, 'config'),
+      '--cache-dir',
+      join(dir, 'cache'),
+      '--log-level',
+      'info',
+      '--no-watch',
+      '--grace-period',
+      '10s',
     ],
   });
   agent = new Agent({ keepAlive: true, maxSockets: 16 });
@@ -196,10 +241,18 @@ after(async () => {
 describe('certificates and TLS (§2, §7.35)', () => {
   it('tollgate certs: SANs, key modes, caBundle, idempotent', () => {
     const cert = new X509Certificate(readFileSync(certs.cert));
-    for (const san of ['DNS:webhook.ns.svc', 'DNS:webhook.ns.svc.cluster.local', 'DNS:localhost', 'IP Address:127.0.0.1']) {
+    for (const san of [
+      'DNS:webhook.ns.svc',
+      'DNS:webhook.ns.svc.cluster.local',
+      'DNS:localhost',
+      'IP Address:127.0.0.1',
+    ]) {
       assert.ok(cert.subjectAltName?.split(', ').includes(san), `SAN ${san} in ${cert.subjectAltName}`);
     }
-    assert.equal(Buffer.from(certs.caBundle, 'base64').toString(), readFileSync(join(certs.dir, 'ca.crt'), 'utf8'));
+    assert.equal(
+      Buffer.from(certs.caBundle, 'base64').toString(),
+      readFileSync(join(certs.dir, 'ca.crt'), 'utf8'),
+    );
     for (const k of ['ca.key', 'tls.key']) {
       const mode = statSync(join(certs.dir, k)).mode & 0o777;
       assert.equal(mode, 0o600, k);
@@ -211,7 +264,10 @@ describe('certificates and TLS (§2, §7.35)', () => {
 
   for (const version of ['TLSv1.2', 'TLSv1.3'] as const) {
     it(`${version} with SNI webhook.ns.svc and ALPN ["http/1.1"]`, async () => {
-      const c = await RawConnection.open({ port: server.port, ...tlsOpts({ minVersion: version, maxVersion: version, ALPNProtocols: ['http/1.1'] }) });
+      const c = await RawConnection.open({
+        port: server.port,
+        ...tlsOpts({ minVersion: version, maxVersion: version, ALPNProtocols: ['http/1.1'] }),
+      });
       try {
         assert.equal(c.tls.getProtocol(), version);
         assert.ok(c.tls.alpnProtocol === false || c.tls.alpnProtocol === 'http/1.1');
@@ -225,7 +281,10 @@ describe('certificates and TLS (§2, §7.35)', () => {
   }
 
   it('ALPN ["h2","http/1.1"]: no h2, the handshake succeeds and HTTP/1.1 works', async () => {
-    const c = await RawConnection.open({ port: server.port, ...tlsOpts({ ALPNProtocols: ['h2', 'http/1.1'] }) });
+    const c = await RawConnection.open({
+      port: server.port,
+      ...tlsOpts({ ALPNProtocols: ['h2', 'http/1.1'] }),
+    });
     try {
       assert.notEqual(c.tls.alpnProtocol, 'h2');
       assert.equal((await c.request('GET', '/healthz')).status, 200);
@@ -235,7 +294,12 @@ describe('certificates and TLS (§2, §7.35)', () => {
   });
 
   it('TLS 1.1 is refused', async () => {
-    await assert.rejects(RawConnection.open({ port: server.port, ...tlsOpts({ minVersion: 'TLSv1', maxVersion: 'TLSv1.1', ciphers: 'DEFAULT@SECLEVEL=0' }) }));
+    await assert.rejects(
+      RawConnection.open({
+        port: server.port,
+        ...tlsOpts({ minVersion: 'TLSv1', maxVersion: 'TLSv1.1', ciphers: 'DEFAULT@SECLEVEL=0' }),
+      }),
+    );
   });
 });
 
@@ -244,12 +308,23 @@ describe('happy path and shape (§7.1–17, 37)', () => {
     const r = await call('/validate?timeout=10s', podReview('1-uid', ALLOWED_IMAGE));
     assert.equal(r.status, 200);
     assert.match(String(r.headers['content-type']), /^application\/json/);
-    assert.deepEqual(r.json(), { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: '1-uid', allowed: true } });
+    assert.deepEqual(r.json(), {
+      apiVersion: 'admission.k8s.io/v1',
+      kind: 'AdmissionReview',
+      response: { uid: '1-uid', allowed: true },
+    });
   });
 
   it('2. v1beta1 is answered in v1beta1; POST / is /validate', async () => {
-    const r = await call('/?timeout=10s', podReview('2-uid', ALLOWED_IMAGE, { apiVersion: 'admission.k8s.io/v1beta1' }));
-    assert.deepEqual(r.json(), { apiVersion: 'admission.k8s.io/v1beta1', kind: 'AdmissionReview', response: { uid: '2-uid', allowed: true } });
+    const r = await call(
+      '/?timeout=10s',
+      podReview('2-uid', ALLOWED_IMAGE, { apiVersion: 'admission.k8s.io/v1beta1' }),
+    );
+    assert.deepEqual(r.json(), {
+      apiVersion: 'admission.k8s.io/v1beta1',
+      kind: 'AdmissionReview',
+      response: { uid: '2-uid', allowed: true },
+    });
   });
 
   it('3. a non-UUID uid "x-🙂-1" is echoed byte for byte', async () => {
@@ -260,7 +335,11 @@ describe('happy path and shape (§7.1–17, 37)', () => {
   it('4, 5. deny: allowed false, status 403 Forbidden with the message; keys lower camelCase', async () => {
     const r = await call('/validate?timeout=10s', podReview('5-uid', DENIED_IMAGE));
     const res = response(r);
-    for (const k of Object.keys(res)) assert.ok(['uid', 'allowed', 'status', 'patchType', 'patch', 'warnings', 'auditAnnotations'].includes(k), k);
+    for (const k of Object.keys(res))
+      assert.ok(
+        ['uid', 'allowed', 'status', 'patchType', 'patch', 'warnings', 'auditAnnotations'].includes(k),
+        k,
+      );
     assert.equal(res.allowed, false);
     const status = res.status as { code: number; reason: string; message: string };
     assert.equal(status.code, 403);
@@ -274,7 +353,14 @@ describe('happy path and shape (§7.1–17, 37)', () => {
   });
 
   it('7. mutate no-op omits patch and patchType', async () => {
-    const body = goJson(review({ uid: '7-uid', name: 'p', namespace: 'default', object: pod('p', ALLOWED_IMAGE, { [MUTATED_LABEL]: 'yes' }) }));
+    const body = goJson(
+      review({
+        uid: '7-uid',
+        name: 'p',
+        namespace: 'default',
+        object: pod('p', ALLOWED_IMAGE, { [MUTATED_LABEL]: 'yes' }),
+      }),
+    );
     const res = response(await call('/mutate?timeout=10s', body));
     assert.equal(res.allowed, true);
     assert.ok(!('patch' in res) && !('patchType' in res), JSON.stringify(res));
@@ -282,21 +368,39 @@ describe('happy path and shape (§7.1–17, 37)', () => {
 
   it('8, 9. mutate change: padded base64 JSONPatch that applies to request.object (labels absent, "/" escaped)', async () => {
     const object = pod('p', ALLOWED_IMAGE);
-    const res = response(await call('/mutate?timeout=10s', goJson(review({ uid: '8-uid', name: 'p', namespace: 'default', object }))));
+    const res = response(
+      await call(
+        '/mutate?timeout=10s',
+        goJson(review({ uid: '8-uid', name: 'p', namespace: 'default', object })),
+      ),
+    );
     assert.equal(res.patchType, 'JSONPatch');
     const b64 = res.patch as string;
     assert.match(b64, /^[A-Za-z0-9+/]*={0,2}$/);
     assert.equal(b64.length % 4, 0);
     const ops = JSON.parse(Buffer.from(b64, 'base64').toString()) as fastJsonPatch.Operation[];
     assert.ok(Array.isArray(ops));
-    const patched = fastJsonPatch.applyPatch(structuredClone(object), ops, true, false).newDocument as { metadata: { labels: Record<string, string> } };
+    const patched = fastJsonPatch.applyPatch(structuredClone(object), ops, true, false).newDocument as {
+      metadata: { labels: Record<string, string> };
+    };
     assert.equal(patched.metadata.labels[MUTATED_LABEL], 'yes');
     const paths = ops.map((o) => o.path);
-    assert.ok(paths.includes('/metadata/labels') || paths.includes('/metadata/labels/tollgate.dev~1mutated'), paths.join());
+    assert.ok(
+      paths.includes('/metadata/labels') || paths.includes('/metadata/labels/tollgate.dev~1mutated'),
+      paths.join(),
+    );
   });
 
   it('10. DELETE (object null, oldObject set) is handled from oldObject and never patched', async () => {
-    const body = goJson(review({ uid: '10-uid', operation: 'DELETE', name: 'p', namespace: 'default', oldObject: pod('p', ALLOWED_IMAGE) }));
+    const body = goJson(
+      review({
+        uid: '10-uid',
+        operation: 'DELETE',
+        name: 'p',
+        namespace: 'default',
+        oldObject: pod('p', ALLOWED_IMAGE),
+      }),
+    );
     for (const path of ['/mutate?timeout=10s', '/validate?timeout=10s']) {
       const res = response(await call(path, body));
       assert.equal(res.allowed, true);
@@ -316,15 +420,29 @@ describe('happy path and shape (§7.1–17, 37)', () => {
         object: { kind: 'PodAttachOptions', apiVersion: 'v1', stdin: true, container: 'app' },
       }),
     );
-    for (const path of ['/mutate?timeout=10s', '/validate?timeout=10s']) assert.equal(response(await call(path, body)).allowed, true);
+    for (const path of ['/mutate?timeout=10s', '/validate?timeout=10s'])
+      assert.equal(response(await call(path, body)).allowed, true);
   });
 
   it('12. UPDATE pods/status and deployments/scale', async () => {
     const status = goJson(
-      review({ uid: '12a', operation: 'UPDATE', subResource: 'status', name: 'p', namespace: 'default', object: pod('p', ALLOWED_IMAGE), oldObject: pod('p', ALLOWED_IMAGE) }),
+      review({
+        uid: '12a',
+        operation: 'UPDATE',
+        subResource: 'status',
+        name: 'p',
+        namespace: 'default',
+        object: pod('p', ALLOWED_IMAGE),
+        oldObject: pod('p', ALLOWED_IMAGE),
+      }),
     );
     assert.equal(response(await call('/validate?timeout=10s', status)).uid, '12a');
-    const scale = { apiVersion: 'autoscaling/v1', kind: 'Scale', metadata: { name: 'd', namespace: 'default' }, spec: { replicas: 3 } };
+    const scale = {
+      apiVersion: 'autoscaling/v1',
+      kind: 'Scale',
+      metadata: { name: 'd', namespace: 'default' },
+      spec: { replicas: 3 },
+    };
     const scaleReview = goJson(
       review({
         uid: '12b',
@@ -347,18 +465,31 @@ describe('happy path and shape (§7.1–17, 37)', () => {
     const generated = pod('', DENIED_IMAGE);
     (generated.metadata as Record<string, unknown>).name = undefined;
     (generated.metadata as Record<string, unknown>).generateName = 'p-';
-    const res = response(await call('/validate?timeout=10s', goJson(review({ uid: '13a', namespace: 'default', object: generated }))));
+    const res = response(
+      await call(
+        '/validate?timeout=10s',
+        goJson(review({ uid: '13a', namespace: 'default', object: generated })),
+      ),
+    );
     assert.equal(res.allowed, false);
     const ns = { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'team-a' } };
     const clusterScoped = goJson(
-      review({ uid: '13b', kind: { group: '', version: 'v1', kind: 'Namespace' }, resource: { group: '', version: 'v1', resource: 'namespaces' }, name: 'team-a', object: ns }),
+      review({
+        uid: '13b',
+        kind: { group: '', version: 'v1', kind: 'Namespace' },
+        resource: { group: '', version: 'v1', resource: 'namespaces' },
+        name: 'team-a',
+        object: ns,
+      }),
     );
     assert.equal(response(await call('/validate?timeout=10s', clusterScoped)).allowed, true);
   });
 
   it('14. dryRun gives the same decision', async () => {
     const wet = response(await call('/validate?timeout=10s', podReview('14-uid', DENIED_IMAGE)));
-    const dry = response(await call('/validate?timeout=10s', podReview('14-uid', DENIED_IMAGE, { dryRun: true })));
+    const dry = response(
+      await call('/validate?timeout=10s', podReview('14-uid', DENIED_IMAGE, { dryRun: true })),
+    );
     assert.deepEqual(dry, wet);
   });
 
@@ -379,7 +510,6 @@ describe('happy path and shape (§7.1–17, 37)', () => {
     assert.equal(new Set(warnings).size, warnings.length);
     let total = 0;
     for (const w of warnings) {
-      // biome-ignore lint/suspicious/noControlCharactersInRegex: the check itself
       assert.doesNotMatch(w, /[\u0000-\u001f\u007f]/);
       assert.ok(Array.from(w).length <= 256);
       total += Array.from(w).length;
@@ -389,7 +519,9 @@ describe('happy path and shape (§7.1–17, 37)', () => {
 
   it('17. auditAnnotations, when present, have valid keys without "/"', async () => {
     for (const uid of ['17a', '17b']) {
-      const res = response(await call('/validate?timeout=10s', podReview(uid, uid === '17a' ? DENIED_IMAGE : ALLOWED_IMAGE)));
+      const res = response(
+        await call('/validate?timeout=10s', podReview(uid, uid === '17a' ? DENIED_IMAGE : ALLOWED_IMAGE)),
+      );
       for (const k of Object.keys((res.auditAnnotations as Record<string, string>) ?? {})) {
         assert.match(k, /^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/);
       }
@@ -397,7 +529,9 @@ describe('happy path and shape (§7.1–17, 37)', () => {
   });
 
   it('37. kind and requestKind differ: the decision follows kind and object', async () => {
-    const body = podReview('37-uid', DENIED_IMAGE, { requestKind: { group: 'example.com', version: 'v9', kind: 'PodAlias' } });
+    const body = podReview('37-uid', DENIED_IMAGE, {
+      requestKind: { group: 'example.com', version: 'v9', kind: 'PodAlias' },
+    });
     assert.equal(response(await call('/validate?timeout=10s', body)).allowed, false);
   });
 });
@@ -408,13 +542,24 @@ describe('bad input (§7.18–27)', () => {
   });
 
   it('19. request missing or null → 400', async () => {
-    assertStatusBody(await call('/validate', JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview' })), 400);
-    assertStatusBody(await call('/validate', JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: null })), 400);
+    assertStatusBody(
+      await call('/validate', JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview' })),
+      400,
+    );
+    assertStatusBody(
+      await call(
+        '/validate',
+        JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: null }),
+      ),
+      400,
+    );
   });
 
   it('20. uid missing, empty or not a string → 400', async () => {
     for (const uid of [undefined, '', 42]) {
-      const doc = review({ uid: 'x', object: pod('p', ALLOWED_IMAGE) }) as { request: Record<string, unknown> };
+      const doc = review({ uid: 'x', object: pod('p', ALLOWED_IMAGE) }) as {
+        request: Record<string, unknown>;
+      };
       doc.request.uid = uid;
       assertStatusBody(await call('/validate', JSON.stringify(doc)), 400);
     }
@@ -429,16 +574,24 @@ describe('bad input (§7.18–27)', () => {
   });
 
   it('22. Content-Type text/plain or missing → 415; application/json; charset=utf-8 accepted', async () => {
-    assertStatusBody(await call('/validate', podReview('22a', ALLOWED_IMAGE), { 'Content-Type': 'text/plain' }), 415);
+    assertStatusBody(
+      await call('/validate', podReview('22a', ALLOWED_IMAGE), { 'Content-Type': 'text/plain' }),
+      415,
+    );
     assertStatusBody(await call('/validate', podReview('22b', ALLOWED_IMAGE), {}), 415);
-    const ok = await call('/validate', podReview('22c', ALLOWED_IMAGE), { 'Content-Type': 'application/json; charset=utf-8' });
+    const ok = await call('/validate', podReview('22c', ALLOWED_IMAGE), {
+      'Content-Type': 'application/json; charset=utf-8',
+    });
     assert.equal(ok.status, 200);
   });
 
   it('23. Content-Encoding gzip → 415', async () => {
     const { gzipSync } = await import('node:zlib');
     const gz = gzipSync(podReview('23', ALLOWED_IMAGE));
-    assertStatusBody(await call('/validate', gz, { 'Content-Type': 'application/json', 'Content-Encoding': 'gzip' }), 415);
+    assertStatusBody(
+      await call('/validate', gz, { 'Content-Type': 'application/json', 'Content-Encoding': 'gzip' }),
+      415,
+    );
   });
 
   it('24. bodies over the limit → 413 before buffering; the connection closes; memory stays bounded', async () => {
@@ -446,16 +599,22 @@ describe('bad input (§7.18–27)', () => {
     const before = pids.map(rssKb);
     // A Content-Length promising 20 MiB: answered from the header alone, then the connection closes.
     const c1 = await RawConnection.open({ port: server.port, ...tlsOpts() });
-    await c1.write(`POST /validate HTTP/1.1\r\nHost: webhook.ns.svc\r\nContent-Type: application/json\r\nContent-Length: ${20 * 1024 * 1024}\r\n\r\n`);
+    await c1.write(
+      `POST /validate HTTP/1.1\r\nHost: webhook.ns.svc\r\nContent-Type: application/json\r\nContent-Length: ${20 * 1024 * 1024}\r\n\r\n`,
+    );
     assertStatusBody(await c1.readResponse(), 413);
     await c1.waitClosed(5000);
     // 20 MiB actually streamed (chunked, no Content-Length): cut off once past the limit.
     const c2 = await RawConnection.open({ port: server.port, ...tlsOpts() });
-    await c2.write('POST /validate HTTP/1.1\r\nHost: webhook.ns.svc\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n');
+    await c2.write(
+      'POST /validate HTTP/1.1\r\nHost: webhook.ns.svc\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n',
+    );
     const chunk = Buffer.alloc(256 * 1024, 0x20);
     let sent = 0;
     while (sent < 20 * 1024 * 1024 && !c2.ended) {
-      await c2.write(Buffer.concat([Buffer.from(`${chunk.length.toString(16)}\r\n`), chunk, Buffer.from('\r\n')])).catch(() => {});
+      await c2
+        .write(Buffer.concat([Buffer.from(`${chunk.length.toString(16)}\r\n`), chunk, Buffer.from('\r\n')]))
+        .catch(() => {});
       sent += chunk.length;
     }
     await c2.waitClosed(10_000);
@@ -467,7 +626,12 @@ describe('bad input (§7.18–27)', () => {
   });
 
   it('25. a 6 MiB AdmissionReview is accepted within the deadline', async () => {
-    const object = pod('big', ALLOWED_IMAGE, { team: 'a' }, { annotations: { pad: 'x'.repeat(6 * 1024 * 1024) } });
+    const object = pod(
+      'big',
+      ALLOWED_IMAGE,
+      { team: 'a' },
+      { annotations: { pad: 'x'.repeat(6 * 1024 * 1024) } },
+    );
     const body = goJson(review({ uid: '25-uid', name: 'big', namespace: 'default', object }));
     assert.ok(Buffer.byteLength(body) > 6 * 1024 * 1024);
     const t0 = performance.now();
@@ -499,7 +663,7 @@ describe('bad input (§7.18–27)', () => {
   });
 });
 
-describe('timing and transport (§7.28–34)', { concurrency: true }, () => {
+describe('deadlines (§7.28, 36)', () => {
   it('28. ?timeout=1s with a 5 s policy: answered before ~1 s, without Retry-After; garbled timeout uses the default', async () => {
     const t0 = performance.now();
     const r = await call('/validate?timeout=1s', configMapReview('28a', { sleep: '5000' }));
@@ -514,12 +678,17 @@ describe('timing and transport (§7.28–34)', { concurrency: true }, () => {
       assert.equal(response(ok).allowed, true, q);
     }
   });
+});
 
+// The slow checks (idle timeouts, slow-loris) run concurrently with the throughput checks: they wait
+// on uWS's timers, not on the CPU.
+describe('transport, timing and throughput (§7.29–34)', { concurrency: true }, () => {
   it('29. slow-loris: headers at 1 byte/s and a trickled body are cut off; others are unaffected', async () => {
     const headerLoris = await RawConnection.open({ port: server.port, ...tlsOpts() });
     const bodyLoris = await RawConnection.open({ port: server.port, ...tlsOpts() });
     const t0 = performance.now();
-    const head = 'POST /validate?timeout=10s HTTP/1.1\r\nHost: webhook.ns.svc\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n';
+    const head =
+      'POST /validate?timeout=10s HTTP/1.1\r\nHost: webhook.ns.svc\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n';
     await bodyLoris.write(head);
     let i = 0;
     const drip = setInterval(() => {
@@ -546,16 +715,23 @@ describe('timing and transport (§7.28–34)', { concurrency: true }, () => {
   it('30. clients that abort mid-body or mid-evaluation crash nothing', async () => {
     const before = crashes().length;
     const midBody = await RawConnection.open({ port: server.port, ...tlsOpts() });
-    await midBody.write('POST /validate HTTP/1.1\r\nHost: webhook.ns.svc\r\nContent-Type: application/json\r\nContent-Length: 5000\r\n\r\n{"apiVersion"');
+    await midBody.write(
+      'POST /validate HTTP/1.1\r\nHost: webhook.ns.svc\r\nContent-Type: application/json\r\nContent-Length: 5000\r\n\r\n{"apiVersion"',
+    );
     midBody.close();
     const midEval = await RawConnection.open({ port: server.port, ...tlsOpts() });
     const slowBody = configMapReview('30', { sleep: '1000' });
-    await midEval.write(`POST /validate?timeout=10s HTTP/1.1\r\nHost: webhook.ns.svc\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(slowBody)}\r\n\r\n${slowBody}`);
+    await midEval.write(
+      `POST /validate?timeout=10s HTTP/1.1\r\nHost: webhook.ns.svc\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(slowBody)}\r\n\r\n${slowBody}`,
+    );
     midEval.close();
     // Every worker logs the aborted evaluation; once it was seen, a request that outlasts the abandoned
     // one (1.2 s > 1 s) shows the worker survived answering nobody.
     const deadline = Date.now() + 5000;
-    while (!server.logs().some((l) => String(l.msg).includes('client closed the connection')) && Date.now() < deadline) {
+    while (
+      !server.logs().some((l) => String(l.msg).includes('client closed the connection')) &&
+      Date.now() < deadline
+    ) {
       await new Promise((r) => setTimeout(r, 50));
     }
     const afterwards = await call('/validate?timeout=10s', configMapReview('30-after', { sleep: '1200' }));
@@ -568,8 +744,14 @@ describe('timing and transport (§7.28–34)', { concurrency: true }, () => {
     const short = await RawConnection.open({ port: server.port, ...tlsOpts() });
     const idle = await RawConnection.open({ port: server.port, ...tlsOpts() });
     try {
-      assert.equal((await short.request('POST', '/validate?timeout=10s', podReview('32a', ALLOWED_IMAGE))).status, 200);
-      assert.equal((await idle.request('POST', '/validate?timeout=10s', podReview('32b', ALLOWED_IMAGE))).status, 200);
+      assert.equal(
+        (await short.request('POST', '/validate?timeout=10s', podReview('32a', ALLOWED_IMAGE))).status,
+        200,
+      );
+      assert.equal(
+        (await idle.request('POST', '/validate?timeout=10s', podReview('32b', ALLOWED_IMAGE))).status,
+        200,
+      );
       const t0 = performance.now();
       await new Promise((r) => setTimeout(r, 7000));
       assert.equal(short.ended, false, 'still open after 7 s idle');
@@ -602,14 +784,15 @@ describe('timing and transport (§7.28–34)', { concurrency: true }, () => {
     }
     assert.equal((await call('/healthz', undefined, {}, 'GET')).status, 200);
   });
-});
-
-describe('throughput (§7.31, 33)', () => {
   it('31. 1,000 sequential requests on one TLS connection: Content-Length, no Connection: close', async () => {
     const c = await RawConnection.open({ port: server.port, ...tlsOpts() });
     try {
       for (let i = 0; i < 1000; i++) {
-        const r = await c.request('POST', '/validate?timeout=10s', podReview(`31-${i}`, i % 2 ? ALLOWED_IMAGE : DENIED_IMAGE));
+        const r = await c.request(
+          'POST',
+          '/validate?timeout=10s',
+          podReview(`31-${i}`, i % 2 ? ALLOWED_IMAGE : DENIED_IMAGE),
+        );
         assert.equal(r.status, 200);
         assert.ok(r.headers['content-length'] !== undefined);
         assert.notEqual(r.headers.connection?.toLowerCase(), 'close');
@@ -622,16 +805,25 @@ describe('throughput (§7.31, 33)', () => {
   });
 
   it('33. 64 connections × 50 requests mixing v1 and v1beta1: every answer matches its request', async () => {
-    const conns = await Promise.all(Array.from({ length: 64 }, () => RawConnection.open({ port: server.port, ...tlsOpts() })));
+    const conns = await Promise.all(
+      Array.from({ length: 64 }, () => RawConnection.open({ port: server.port, ...tlsOpts() })),
+    );
     try {
       await Promise.all(
         conns.map(async (c, ci) => {
           for (let i = 0; i < 50; i++) {
             const apiVersion = (ci + i) % 2 ? 'admission.k8s.io/v1' : 'admission.k8s.io/v1beta1';
             const uid = `33-${ci}-${i}`;
-            const r = await c.request('POST', '/validate?timeout=10s', podReview(uid, i % 3 ? ALLOWED_IMAGE : DENIED_IMAGE, { apiVersion }));
+            const r = await c.request(
+              'POST',
+              '/validate?timeout=10s',
+              podReview(uid, i % 3 ? ALLOWED_IMAGE : DENIED_IMAGE, { apiVersion }),
+            );
             assert.equal(r.status, 200);
-            const doc = JSON.parse(r.text) as { apiVersion: string; response: { uid: string; allowed: boolean } };
+            const doc = JSON.parse(r.text) as {
+              apiVersion: string;
+              response: { uid: string; allowed: boolean };
+            };
             assert.equal(doc.apiVersion, apiVersion);
             assert.equal(doc.response.uid, uid);
             assert.equal(doc.response.allowed, i % 3 !== 0);
@@ -661,17 +853,26 @@ describe('logging and shutdown', () => {
     const body = podReview('drain', ALLOWED_IMAGE);
     const c = await RawConnection.open({ port: server.port, ...tlsOpts() });
     const half = Math.floor(body.length / 2);
-    await c.write(`POST /validate?timeout=10s HTTP/1.1\r\nHost: webhook.ns.svc\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body.slice(0, half)}`);
+    await c.write(
+      `POST /validate?timeout=10s HTTP/1.1\r\nHost: webhook.ns.svc\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body.slice(0, half)}`,
+    );
     // The healthz answer on a second connection cannot prove which worker holds the first; the drain
     // log lines say how many requests each worker still had.
     const stopped = server.stop();
     const deadline = Date.now() + 10_000;
-    while (server.logs().filter((l) => String(l.msg).startsWith('draining')).length < 2 && Date.now() < deadline) {
+    while (
+      server.logs().filter((l) => String(l.msg).startsWith('draining')).length < 2 &&
+      Date.now() < deadline
+    ) {
       await new Promise((r) => setTimeout(r, 50));
     }
     const draining = server.logs().filter((l) => String(l.msg).startsWith('draining'));
     assert.equal(draining.length, 2);
-    assert.equal(draining.reduce((n, l) => n + Number(l.inFlight), 0), 1, 'one request in flight');
+    assert.equal(
+      draining.reduce((n, l) => n + Number(l.inFlight), 0),
+      1,
+      'one request in flight',
+    );
     await c.write(body.slice(half));
     const r = await c.readResponse();
     assert.equal(r.status, 200);

@@ -320,31 +320,17 @@ export class WebhookServer {
     });
 
     // The deadline covers reading the body too: a body trickled in slower than the request's own timeout
-    // (slow-loris) gets its connection closed; a slow evaluation gets a 504 Status a little before the
-    // API server gives up (it would discard a later answer anyway).
+    // (slow-loris) is answered 504 and its connection closed; a slow evaluation gets a 504 Status a
+    // little before the API server gives up (it would discard a later answer anyway).
     let bodyComplete = false;
     const deadline = setTimeout(
       () => {
-        if (!bodyComplete) {
-          log.info(
-            { endpoint, timeoutMs },
-            'request body not received within the deadline: closing the connection',
-          );
-          closeConnection(res, state);
-          finish();
-          return;
-        }
-        if (
-          sendError(
-            res,
-            state,
-            'TOLLGATE_ERR_DEADLINE_EXCEEDED',
-            `evaluation did not finish within ${timeoutMs}ms`,
-            { close },
-          )
-        ) {
+        const why = bodyComplete
+          ? `evaluation did not finish within ${timeoutMs}ms`
+          : `request body not received within ${timeoutMs}ms`;
+        if (sendError(res, state, 'TOLLGATE_ERR_DEADLINE_EXCEEDED', why, { close: close || !bodyComplete })) {
           recordRequest(endpoint, 504, undefined, (performance.now() - t0) / 1000);
-          log.warn({ endpoint, timeoutMs }, 'deadline exceeded');
+          log.warn({ endpoint, timeoutMs }, why);
         }
         finish();
       },
@@ -353,6 +339,7 @@ export class WebhookServer {
 
     readBody(res, announced, config.bodyLimitBytes, (r) => {
       bodyComplete = true;
+      if (state.done || state.aborted) return;
       if (!r.ok) {
         reject(
           'TOLLGATE_ERR_HTTP_BODY_TOO_LARGE',

@@ -43,7 +43,12 @@ export function pod(
 }
 
 export function configMap(name: string, labels: Record<string, string>): Record<string, unknown> {
-  return { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace: 'default', labels }, data: { a: 'b' } };
+  return {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: { name, namespace: 'default', labels },
+    data: { a: 'b' },
+  };
 }
 
 export function review(o: ReviewOptions): Record<string, unknown> {
@@ -54,7 +59,10 @@ export function review(o: ReviewOptions): Record<string, unknown> {
       ? o.options
       : operation === 'CONNECT'
         ? null
-        : { apiVersion: 'meta.k8s.io/v1', kind: `${operation === 'DELETE' ? 'Delete' : operation === 'UPDATE' ? 'Update' : 'Create'}Options` };
+        : {
+            apiVersion: 'meta.k8s.io/v1',
+            kind: `${operation === 'DELETE' ? 'Delete' : operation === 'UPDATE' ? 'Update' : 'Create'}Options`,
+          };
   const request: Record<string, unknown> = {
     uid: o.uid,
     kind,

@@ -5,38 +5,68 @@
  * when the test process exits, even on failure.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { join, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const REPO = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 export const CLI = join(REPO, 'bin', 'tollgate.js');
 
 let built = false;
+
+/** Whether every non-test .ts file under src/ has a dist/ counterpart at least as new (`npm test` builds first). */
+export function distIsCurrent(): boolean {
+  const walk = (dir: string): string[] =>
+    readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+      e.isDirectory()
+        ? walk(join(dir, e.name))
+        : e.name.endsWith('.ts') && !e.name.endsWith('.test.ts') && !e.name.endsWith('.d.ts')
+          ? [join(dir, e.name)]
+          : [],
+    );
+  const src = join(REPO, 'src');
+  for (const file of walk(src)) {
+    const out = join(REPO, 'dist', `${relative(src, file).slice(0, -3)}.js`);
+    if (!existsSync(out) || statSync(out).mtimeMs < statSync(file).mtimeMs) return false;
+  }
+  return true;
+}
 /**
  * Compile src/ to dist/ (bin/tollgate.js runs dist/). Once per test process. Type errors do not stop
  * the emit (the test command type-checks separately), so they are reported but only fail the build
  * when nothing was emitted.
  */
 export function buildDist(): void {
-  if (built) return;
+  if (built || distIsCurrent()) {
+    built = true;
+    return;
+  }
   try {
-    execFileSync(process.execPath, [join(REPO, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'], {
-      cwd: REPO,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      encoding: 'utf8',
-    });
+    execFileSync(
+      process.execPath,
+      [join(REPO, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'],
+      {
+        cwd: REPO,
+        stdio: ['ignore', 'pipe', 'pipe'],
+        encoding: 'utf8',
+      },
+    );
   } catch (e) {
     const out = String((e as { stdout?: string }).stdout ?? '');
     if (!out.includes('error TS') || !existsSync(join(REPO, 'dist', 'main.js'))) throw e;
-    process.stderr.write(`buildDist: tsc reported type errors (dist/ was still emitted):\n${out.slice(0, 2000)}\n`);
+    process.stderr.write(
+      `buildDist: tsc reported type errors (dist/ was still emitted):\n${out.slice(0, 2000)}\n`,
+    );
   }
   built = true;
 }
 
 /** Run a CLI command to completion. */
-export function runCli(args: readonly string[], opts: { env?: NodeJS.ProcessEnv } = {}): { status: number; stdout: string; stderr: string } {
+export function runCli(
+  args: readonly string[],
+  opts: { env?: NodeJS.ProcessEnv } = {},
+): { status: number; stdout: string; stderr: string } {
   try {
     const stdout = execFileSync(process.execPath, [CLI, ...args], {
       cwd: REPO,
@@ -149,7 +179,8 @@ export async function startServer(opts: StartOptions & { port?: number }): Promi
     exitCode = c;
   });
   while (!logs().some((l) => l.msg === readyMessage)) {
-    if (exitCode !== undefined) throw new Error(`tollgate serve exited with ${exitCode} before it was ready:\n${out}`);
+    if (exitCode !== undefined)
+      throw new Error(`tollgate serve exited with ${exitCode} before it was ready:\n${out}`);
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
       throw new Error(`tollgate serve was not ready within the deadline:\n${out}`);

@@ -4,7 +4,7 @@
  * are parsed by Content-Length (uWS always sends it for whole responses).
  */
 import { connect as netConnect, type Socket } from 'node:net';
-import { type ConnectionOptions, connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { type ConnectionOptions, type TLSSocket, connect as tlsConnect } from 'node:tls';
 
 export interface RawResponse {
   readonly status: number;
@@ -70,7 +70,10 @@ export class RawConnection {
 
   private waitForData(deadline: number): Promise<void> {
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('timed out waiting for the server')), Math.max(0, deadline - Date.now()));
+      const timer = setTimeout(
+        () => reject(new Error('timed out waiting for the server')),
+        Math.max(0, deadline - Date.now()),
+      );
       this.waiter = () => {
         clearTimeout(timer);
         resolve();
@@ -104,7 +107,8 @@ export class RawConnection {
           return { status, headers, body, text: body.toString('utf8') };
         }
       }
-      if (this.ended) throw new Error(`connection closed before a full response (${this.buf.length} bytes buffered)`);
+      if (this.ended)
+        throw new Error(`connection closed before a full response (${this.buf.length} bytes buffered)`);
       await this.waitForData(deadline);
     }
   }
@@ -117,8 +121,13 @@ export class RawConnection {
     headers: Record<string, string> = { 'Content-Type': 'application/json' },
     timeoutMs?: number,
   ): Promise<RawResponse> {
-    const b = body === undefined ? undefined : typeof body === 'string' ? Buffer.from(body) : Buffer.from(body);
-    const lines = [`${method} ${path} HTTP/1.1`, 'Host: webhook.ns.svc', 'User-Agent: kube-apiserver-admission'];
+    const b =
+      body === undefined ? undefined : typeof body === 'string' ? Buffer.from(body) : Buffer.from(body);
+    const lines = [
+      `${method} ${path} HTTP/1.1`,
+      'Host: webhook.ns.svc',
+      'User-Agent: kube-apiserver-admission',
+    ];
     for (const [k, v] of Object.entries(headers)) lines.push(`${k}: ${v}`);
     if (b !== undefined) lines.push(`Content-Length: ${b.length}`);
     const headText = `${lines.join('\r\n')}\r\n\r\n`;
