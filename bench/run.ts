@@ -135,6 +135,14 @@ const policies = {
   fifty: writePolicyFiles('fifty', join(work, 'fifty'), repoRoot),
 };
 const wrkThreads = Math.max(1, countCpus(loadCpus));
+// The harness itself (RSS sampling, process control) stays off the server cores too.
+if (loadCpus !== undefined) {
+  try {
+    execFileSync('taskset', ['-a', '-p', '-c', loadCpus, String(process.pid)], { stdio: 'ignore' });
+  } catch {
+    // taskset missing: the children are not pinned either, and the output says so
+  }
+}
 
 function context(variant: PolicyVariant): StartContext {
   return {

@@ -212,37 +212,57 @@ export function descendants(pid: number): number[] {
   return out;
 }
 
-/** Resident set size of a process and all its descendants, in MB (VmRSS from /proc/<pid>/status). */
-export function treeRssMb(pid: number): { mb: number; processes: number } {
+export interface TreeMemory {
+  /** Sum of VmRSS over the tree, MB: pages shared between processes (node's own code) count once each. */
+  readonly mb: number;
+  /** Sum of Pss (proportional set size), MB: shared pages split between the processes sharing them. */
+  readonly pssMb: number;
+  readonly processes: number;
+}
+
+const mbOf = (kb: number) => Math.round(kb / 102.4) / 10;
+
+/** Memory of a process and all its descendants, from /proc/<pid>/status and smaps_rollup. */
+export function treeRssMb(pid: number): TreeMemory {
   let kb = 0;
+  let pss = 0;
   let n = 0;
   for (const p of [pid, ...descendants(pid)]) {
     try {
       const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${p}/status`, 'utf8'));
-      if (m) {
-        kb += Number(m[1]);
-        n++;
-      }
+      if (!m) continue;
+      kb += Number(m[1]);
+      n++;
+      const q = /\nPss:\s+(\d+) kB/.exec(readFileSync(`/proc/${p}/smaps_rollup`, 'utf8'));
+      pss += q ? Number(q[1]) : Number(m[1]);
     } catch {
       // exited meanwhile
     }
   }
-  return { mb: Math.round(kb / 102.4) / 10, processes: n };
+  return { mb: mbOf(kb), pssMb: mbOf(pss), processes: n };
 }
 
-/** Sample a tree's RSS every `everyMs` until stopped; gives the peak. */
-export function rssSampler(pid: number, everyMs = 250): { stop(): { peakMb: number; processes: number } } {
+export interface MemoryPeak {
+  readonly peakMb: number;
+  readonly peakPssMb: number;
+  readonly processes: number;
+}
+
+/** Sample a tree's memory every `everyMs` until stopped; gives the peaks. */
+export function rssSampler(pid: number, everyMs = 500): { stop(): MemoryPeak } {
   let peak = treeRssMb(pid);
-  const t = setInterval(() => {
+  let peakPss = peak.pssMb;
+  const sample = () => {
     const now = treeRssMb(pid);
     if (now.mb > peak.mb) peak = now;
-  }, everyMs);
+    peakPss = Math.max(peakPss, now.pssMb);
+  };
+  const t = setInterval(sample, everyMs);
   return {
     stop() {
       clearInterval(t);
-      const now = treeRssMb(pid);
-      if (now.mb > peak.mb) peak = now;
-      return { peakMb: peak.mb, processes: peak.processes };
+      sample();
+      return { peakMb: peak.mb, peakPssMb: peakPss, processes: peak.processes };
     },
   };
 }

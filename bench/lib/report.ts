@@ -1,6 +1,7 @@
 // The results file's shape, the goals, and the two renderings the README can show: a markdown table
 // and an SVG chart of p99 latency against throughput per contestant.
 import type { OpenLoopResult } from './open-loop.js';
+import type { MemoryPeak } from './proc.js';
 
 export interface ContestantResult {
   name: string;
@@ -16,9 +17,9 @@ export interface ContestantResult {
   bodies?: Partial<Record<'20k' | '1m', { rps: number; p99Ms: number; errors: number }>>;
   connectionsPerS?: number;
   /** Peak RSS of the whole process tree during the 2 KB runs. */
-  rssMb?: { peakMb: number; processes: number };
+  rssMb?: MemoryPeak;
   /** Peak RSS including the 20 KB / 1 MB bodies and the connection storm. */
-  rssPeakAllMb?: { peakMb: number; processes: number };
+  rssPeakAllMb?: MemoryPeak;
   fifty?: { rps?: number; p99Ms?: number };
 }
 
@@ -97,7 +98,7 @@ export function evaluateGoals(r: BenchResults): Goal[] {
       : {
           goal: 'tollgate RSS ≤ 150 MB',
           status: rss <= 150 ? 'pass' : 'miss',
-          detail: `${rss} MB over ${t?.rssMb?.processes ?? '?'} processes`,
+          detail: `${rss} MB summed over ${t?.rssMb?.processes ?? '?'} processes (PSS ${t?.rssMb?.peakPssMb ?? '?'} MB)`,
         },
   );
   return goals;
@@ -118,7 +119,7 @@ export function renderMarkdown(r: BenchResults): string {
     '',
   );
   lines.push(
-    '| contestant | req/s 2 KB (median) | reps | p50 / p99 / p99.9 ms at 70 % | p99 ms at common rate | req/s 20 KB | req/s 1 MB | new TLS conns/s | RSS MB (2 KB / peak) | 50 bindings req/s, p99 ms |',
+    '| contestant | req/s 2 KB (median) | reps | p50 / p99 / p99.9 ms at 70 % | p99 ms at common rate | req/s 20 KB | req/s 1 MB | new TLS conns/s | RSS MB (2 KB / peak; PSS 2 KB) | 50 bindings req/s, p99 ms |',
     '|---|---:|---|---|---:|---:|---:|---:|---|---|',
   );
   for (const c of rows) {
@@ -133,7 +134,7 @@ export function renderMarkdown(r: BenchResults): string {
       `| ${c.name} | ${fmt(c.saturation?.rps)} | ${c.saturation?.reps.map((x) => fmt(x)).join(', ') ?? '–'} | ` +
         `${l70 ? `${l70.latencyMs.p50} / ${l70.latencyMs.p99} / ${l70.latencyMs.p999}` : '–'} | ` +
         `${fmt(c.commonRate?.latencyMs.p99, 3)} | ${fmt(c.bodies?.['20k']?.rps)} | ${fmt(c.bodies?.['1m']?.rps)} | ` +
-        `${fmt(c.connectionsPerS)} | ${fmt(c.rssMb?.peakMb, 1)} / ${fmt(c.rssPeakAllMb?.peakMb, 1)} | ` +
+        `${fmt(c.connectionsPerS)} | ${fmt(c.rssMb?.peakMb, 1)} / ${fmt(c.rssPeakAllMb?.peakMb, 1)}; ${fmt(c.rssMb?.peakPssMb, 1)} | ` +
         `${c.fifty ? `${fmt(c.fifty.rps)}, ${fmt(c.fifty.p99Ms, 3)}` : '–'} |`,
     );
   }
