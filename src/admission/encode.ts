@@ -3,7 +3,6 @@ import type { AdmissionResponse, ReviewApiVersion } from './types.js';
 /** API server limits on warnings (../shared/ADMISSION.md §3.5). */
 export const WARNING_MAX_RUNES = 256;
 export const WARNINGS_TOTAL_MAX_RUNES = 4096;
-// biome-ignore lint/suspicious/noControlCharactersInRegex: we strip exactly these
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g;
 
 function truncateRunes(s: string, max: number): string {
@@ -39,7 +38,15 @@ export function encodeReview(apiVersion: ReviewApiVersion, response: AdmissionRe
 
 /** A metav1.Status body for non-2xx answers (§3.1: the API server decodes it into a readable error). */
 export function encodeStatus(code: number, reason: string, message: string): string {
-  return JSON.stringify({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code });
+  return JSON.stringify({
+    kind: 'Status',
+    apiVersion: 'v1',
+    metadata: {},
+    status: 'Failure',
+    message,
+    reason,
+    code,
+  });
 }
 
 /** The HTTP reason word for the status codes Tollgate emits. */

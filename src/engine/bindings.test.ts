@@ -169,6 +169,22 @@ spec:
   });
 });
 
+describe('parseBinding: timeoutMs', () => {
+  it('is a number of milliseconds above 0 and at most 30 s', () => {
+    const doc = (t: string) =>
+      `apiVersion: tollgate.dev/v1alpha1\nkind: Binding\nmetadata: {name: x}\nspec: {policy: p, timeoutMs: ${t}}\n`;
+    assert.equal(bindingOf(doc('0.5')).timeoutMs, 0.5);
+    assert.equal(bindingOf(doc('30000')).timeoutMs, 30000);
+    for (const t of ['0', '-1', '30001', '1e10', '"100"', '.nan', 'null']) {
+      if (t === 'null') {
+        assert.equal(bindingOf(doc(t)).timeoutMs, undefined, 'null is absent');
+        continue;
+      }
+      assert.match(invalid(doc(t)).message, /spec\.timeoutMs: must be a number of milliseconds/, t);
+    }
+  });
+});
+
 describe('parseBinding: Gatekeeper constraints', () => {
   it('accepts a constraint unchanged: kind names the policy', () => {
     const b = bindingOf(`

@@ -1,5 +1,5 @@
-import { TollgateError } from '../errors.js';
 import { OPERATIONS, type Operation } from '../admission/types.js';
+import { TollgateError } from '../errors.js';
 import {
   type BindingSpec,
   ENFORCEMENT_ACTIONS,
@@ -13,6 +13,16 @@ import {
 } from './types.js';
 
 export const BINDING_API_VERSION = 'tollgate.dev/v1alpha1';
+
+/**
+ * Longest policy timeout: the API server never waits longer for a webhook (timeoutSeconds is 1–30), and
+ * setTimeout would fire at once for anything past 2^31 ms.
+ */
+export const MAX_TIMEOUT_MS = 30_000;
+
+export function validTimeout(v: unknown): v is number {
+  return typeof v === 'number' && v > 0 && v <= MAX_TIMEOUT_MS;
+}
 export const BINDING_KIND = 'Binding';
 const CONSTRAINT_GROUP = 'constraints.gatekeeper.sh/';
 
@@ -65,18 +75,26 @@ function labelSelector(p: Problems, path: string, v: unknown): MatchSpec['labelS
     if (!Array.isArray(v.matchExpressions)) p.add(`${path}.matchExpressions`, 'must be a list');
     else {
       const exprs: LabelSelectorRequirement[] = [];
-      v.matchExpressions.forEach((e: unknown, i: number) => {
+      for (const [i, e] of (v.matchExpressions as unknown[]).entries()) {
         const ep = `${path}.matchExpressions[${i}]`;
-        if (!isRecord(e) || typeof e.key !== 'string') return p.add(ep, 'must have a string key');
+        if (!isRecord(e) || typeof e.key !== 'string') {
+          p.add(ep, 'must have a string key');
+          continue;
+        }
         if (!['In', 'NotIn', 'Exists', 'DoesNotExist'].includes(e.operator as string)) {
-          return p.add(`${ep}.operator`, 'must be In, NotIn, Exists or DoesNotExist');
+          p.add(`${ep}.operator`, 'must be In, NotIn, Exists or DoesNotExist');
+          continue;
         }
         const values = stringList(p, `${ep}.values`, e.values);
-        if ((e.operator === 'In' || e.operator === 'NotIn') && (values === undefined || values.length === 0)) {
-          return p.add(`${ep}.values`, `must be a non-empty list for ${e.operator}`);
+        if (
+          (e.operator === 'In' || e.operator === 'NotIn') &&
+          (values === undefined || values.length === 0)
+        ) {
+          p.add(`${ep}.values`, `must be a non-empty list for ${e.operator}`);
+          continue;
         }
         exprs.push({ key: e.key, operator: e.operator as 'In', ...(values ? { values } : {}) });
-      });
+      }
       out.matchExpressions = exprs;
     }
   }
@@ -90,8 +108,17 @@ export function parseMatch(p: Problems, path: string, v: unknown): MatchSpec | u
     return undefined;
   }
   const known = new Set([
-    'kinds', 'namespaces', 'excludedNamespaces', 'labelSelector', 'namespaceSelector', 'scope', 'name',
-    'operations', 'users', 'groups', 'source',
+    'kinds',
+    'namespaces',
+    'excludedNamespaces',
+    'labelSelector',
+    'namespaceSelector',
+    'scope',
+    'name',
+    'operations',
+    'users',
+    'groups',
+    'source',
   ]);
   for (const k of Object.keys(v)) if (!known.has(k)) p.add(`${path}.${k}`, 'unknown field');
   const m: { -readonly [K in keyof MatchSpec]: MatchSpec[K] } = {};
@@ -116,7 +143,8 @@ export function parseMatch(p: Problems, path: string, v: unknown): MatchSpec | u
   const ops = stringList(p, `${path}.operations`, v.operations);
   if (ops !== undefined) {
     const bad = ops.filter((o) => o !== '*' && !OPERATIONS.includes(o as Operation));
-    if (bad.length > 0) p.add(`${path}.operations`, `unknown operation ${bad.join(', ')}; use ${OPERATIONS.join(', ')} or *`);
+    if (bad.length > 0)
+      p.add(`${path}.operations`, `unknown operation ${bad.join(', ')}; use ${OPERATIONS.join(', ')} or *`);
     m.operations = ops.includes('*') ? [...OPERATIONS] : (ops as Operation[]);
   }
   const ls = labelSelector(p, `${path}.labelSelector`, v.labelSelector);
@@ -124,7 +152,8 @@ export function parseMatch(p: Problems, path: string, v: unknown): MatchSpec | u
   const ns = labelSelector(p, `${path}.namespaceSelector`, v.namespaceSelector);
   if (ns !== undefined) m.namespaceSelector = ns;
   if (v.scope !== undefined) {
-    if (v.scope !== '*' && v.scope !== 'Cluster' && v.scope !== 'Namespaced') p.add(`${path}.scope`, 'must be *, Cluster or Namespaced');
+    if (v.scope !== '*' && v.scope !== 'Cluster' && v.scope !== 'Namespaced')
+      p.add(`${path}.scope`, 'must be *, Cluster or Namespaced');
     else m.scope = v.scope;
   }
   if (v.name !== undefined) {
@@ -134,7 +163,13 @@ export function parseMatch(p: Problems, path: string, v: unknown): MatchSpec | u
   return m;
 }
 
-function enumField<T extends string>(p: Problems, path: string, v: unknown, allowed: readonly T[], dflt: T): T {
+function enumField<T extends string>(
+  p: Problems,
+  path: string,
+  v: unknown,
+  allowed: readonly T[],
+  dflt: T,
+): T {
   if (v === undefined || v === null) return dflt;
   // Gatekeeper accepts any case for enforcementAction (`Deny`, `dryrun`).
   const s = typeof v === 'string' ? v.toLowerCase() : v;
@@ -148,7 +183,10 @@ function enumField<T extends string>(p: Problems, path: string, v: unknown, allo
 /** Whether a document is a binding (Tollgate Binding or Gatekeeper constraint) rather than data. */
 export function isBindingDocument(v: unknown): boolean {
   if (!isRecord(v) || typeof v.apiVersion !== 'string') return false;
-  return (v.apiVersion === BINDING_API_VERSION && v.kind === BINDING_KIND) || v.apiVersion.startsWith(CONSTRAINT_GROUP);
+  return (
+    (v.apiVersion === BINDING_API_VERSION && v.kind === BINDING_KIND) ||
+    v.apiVersion.startsWith(CONSTRAINT_GROUP)
+  );
 }
 
 /**
@@ -165,7 +203,10 @@ export function parseBinding(doc: SourceDocument): BindingSpec {
   const d = v as Json;
   const isConstraint = typeof d.apiVersion === 'string' && d.apiVersion.startsWith(CONSTRAINT_GROUP);
   if (!isConstraint && (d.apiVersion !== BINDING_API_VERSION || d.kind !== BINDING_KIND)) {
-    p.add('$', `expected apiVersion ${BINDING_API_VERSION} kind ${BINDING_KIND}, or a constraints.gatekeeper.sh constraint`);
+    p.add(
+      '$',
+      `expected apiVersion ${BINDING_API_VERSION} kind ${BINDING_KIND}, or a constraints.gatekeeper.sh constraint`,
+    );
     p.throwIfAny();
   }
   const meta = isRecord(d.metadata) ? d.metadata : {};
@@ -184,12 +225,25 @@ export function parseBinding(doc: SourceDocument): BindingSpec {
   const params = s.parameters ?? {};
   if (!isRecord(params)) p.add('spec.parameters', 'must be an object');
   const match = parseMatch(p, 'spec.match', s.match);
-  const enforcementAction = enumField(p, 'spec.enforcementAction', s.enforcementAction, ENFORCEMENT_ACTIONS, 'deny');
-  const failurePolicy: FailurePolicy = enumField(p, 'spec.failurePolicy', s.failurePolicy, FAILURE_POLICIES, 'deny');
+  const enforcementAction = enumField(
+    p,
+    'spec.enforcementAction',
+    s.enforcementAction,
+    ENFORCEMENT_ACTIONS,
+    'deny',
+  );
+  const failurePolicy: FailurePolicy = enumField(
+    p,
+    'spec.failurePolicy',
+    s.failurePolicy,
+    FAILURE_POLICIES,
+    'deny',
+  );
   let timeoutMs: number | undefined;
-  if (s.timeoutMs !== undefined) {
-    if (typeof s.timeoutMs !== 'number' || !(s.timeoutMs > 0)) p.add('spec.timeoutMs', 'must be a positive number');
-    else timeoutMs = s.timeoutMs;
+  if (s.timeoutMs !== undefined && s.timeoutMs !== null) {
+    if (!validTimeout(s.timeoutMs)) {
+      p.add('spec.timeoutMs', `must be a number of milliseconds above 0 and at most ${MAX_TIMEOUT_MS}`);
+    } else timeoutMs = s.timeoutMs;
   }
   p.throwIfAny();
   return {

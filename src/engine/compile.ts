@@ -27,7 +27,10 @@ export function policyEntries(rulesDir: string): { dir: string; entry: string }[
       .map((d) => d.name)
       .sort();
   } catch (e) {
-    throw new TollgateError('TOLLGATE_ERR_INPUT_UNREADABLE', `cannot read rules directory ${rulesDir}: ${(e as Error).message}`);
+    throw new TollgateError(
+      'TOLLGATE_ERR_INPUT_UNREADABLE',
+      `cannot read rules directory ${rulesDir}: ${(e as Error).message}`,
+    );
   }
   const out: { dir: string; entry: string }[] = [];
   for (const name of names) {
@@ -55,7 +58,10 @@ export function defaultCacheDir(): string {
  * Bundle every policy with esbuild (TypeScript, npm imports included) into one ESM file each, with an
  * inline source map so stack traces and denials point to `rules/<name>/index.ts:LINE`.
  */
-export async function compilePolicies(rulesDir: string, opts: CompileOptions = {}): Promise<CompiledPolicy[]> {
+export async function compilePolicies(
+  rulesDir: string,
+  opts: CompileOptions = {},
+): Promise<CompiledPolicy[]> {
   const cacheDir = resolve(opts.cacheDir ?? defaultCacheDir());
   mkdirSync(cacheDir, { recursive: true });
   const sdk = sdkEntry();
@@ -87,9 +93,13 @@ export async function compilePolicies(rulesDir: string, opts: CompileOptions = {
       } catch (e) {
         const errors = (e as { errors?: Message[] }).errors;
         const text = errors?.length ? errors.map(formatMessage).join('\n') : (e as Error).message;
-        throw new TollgateError('TOLLGATE_ERR_POLICY_COMPILE', `policy ${source} does not compile:\n${text}`, {
-          file: source,
-        });
+        throw new TollgateError(
+          'TOLLGATE_ERR_POLICY_COMPILE',
+          `policy ${source} does not compile:\n${text}`,
+          {
+            file: source,
+          },
+        );
       }
       const hash = createHash('sha256').update(code).digest('hex').slice(0, 16);
       const bundle = join(cacheDir, `${dir}-${hash}.mjs`);

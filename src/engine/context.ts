@@ -53,7 +53,10 @@ export class Context implements PolicyContext<Record<string, unknown>> {
     const pods = new Map<PodSpecRef, PodSpecRef>();
     return prefixed(containers(this.object, types), this.pathPrefix).map((c) => {
       let pod = pods.get(c.pod);
-      if (pod === undefined) pods.set(c.pod, (pod = this.prefixPod(c.pod)));
+      if (pod === undefined) {
+        pod = this.prefixPod(c.pod);
+        pods.set(c.pod, pod);
+      }
       return { ...c, pod };
     });
   }

@@ -18,7 +18,9 @@ export function manifestFiles(path: string): string[] {
   }
   if (!st.isDirectory()) return [path];
   const out: string[] = [];
-  for (const entry of readdirSync(path, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+  for (const entry of readdirSync(path, { withFileTypes: true }).sort((a, b) =>
+    a.name.localeCompare(b.name),
+  )) {
     // Kubernetes ConfigMap volumes hold `..data` and `..2026_…` entries: follow the visible names only.
     if (entry.name.startsWith('.')) continue;
     const full = join(path, entry.name);
@@ -82,9 +84,13 @@ export function readDocuments(paths: readonly string[]): SourceDocument[] {
       try {
         text = readFileSync(file, 'utf8');
       } catch (e) {
-        throw new TollgateError('TOLLGATE_ERR_INPUT_UNREADABLE', `cannot read ${file}: ${(e as Error).message}`, {
-          file,
-        });
+        throw new TollgateError(
+          'TOLLGATE_ERR_INPUT_UNREADABLE',
+          `cannot read ${file}: ${(e as Error).message}`,
+          {
+            file,
+          },
+        );
       }
       out.push(...parseDocuments(text, file));
     }

@@ -1,6 +1,6 @@
 import { decodeReview } from '../admission/decode.js';
 import { encodeStatus, statusReason } from '../admission/encode.js';
-import { TollgateError, describeError, isTollgateError } from '../errors.js';
+import { describeError, isTollgateError, TollgateError } from '../errors.js';
 import { compilePolicies } from './compile.js';
 import { readDocuments } from './documents.js';
 import { encodeDecision, evaluateReview } from './evaluate.js';
@@ -82,7 +82,11 @@ export function errorReply(e: unknown): EngineReply {
     };
   }
   const message = `internal error: ${describeError(e)}`;
-  return { status: 500, body: encodeStatus(500, 'InternalError', message), error: { code: 'TOLLGATE_ERR_INTERNAL', message } };
+  return {
+    status: 500,
+    body: encodeStatus(500, 'InternalError', message),
+    error: { code: 'TOLLGATE_ERR_INTERNAL', message },
+  };
 }
 
 /** Evaluation options an engine fixes for every request (not per-request wire data). */
@@ -92,7 +96,11 @@ export interface HandleOptions {
 }
 
 /** Decode, evaluate, encode: the one request path both engines share. */
-export async function handleRequest(set: PolicySet, req: EngineRequest, opts: HandleOptions = {}): Promise<EngineReply> {
+export async function handleRequest(
+  set: PolicySet,
+  req: EngineRequest,
+  opts: HandleOptions = {},
+): Promise<EngineReply> {
   let review: ReturnType<typeof decodeReview>;
   try {
     review = decodeReview(req.body);

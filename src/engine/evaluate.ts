@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { encodeReview, sanitizeWarnings } from '../admission/encode.js';
 import type { AdmissionResponse, AdmissionReview, KubeObject } from '../admission/types.js';
-import { type ErrorCode, describeError } from '../errors.js';
+import { describeError, type ErrorCode } from '../errors.js';
 import type { ValidateResult, ViolationLike } from '../sdk/types.js';
 import { Context, requestInfo, templateAsPod, writeTemplate } from './context.js';
 import { diff } from './patch.js';
@@ -60,7 +60,10 @@ function normalize(r: ValidateResult): Normalized | PolicyFailure {
     for (const item of items) {
       const v = violation(item);
       if (v === undefined) {
-        return new PolicyFailure('TOLLGATE_ERR_POLICY_BAD_RESULT', `violation is not a non-empty string or {message, path}: ${preview(item)}`);
+        return new PolicyFailure(
+          'TOLLGATE_ERR_POLICY_BAD_RESULT',
+          `violation is not a non-empty string or {message, path}: ${preview(item)}`,
+        );
       }
       if (out.length === MAX_VIOLATIONS) {
         out.push({ message: `…and ${items.length - MAX_VIOLATIONS} more` });
@@ -81,11 +84,16 @@ function normalize(r: ValidateResult): Normalized | PolicyFailure {
       return v instanceof PolicyFailure ? v : { violations: v, warnings: [] };
     }
     if (o.violations === undefined || Array.isArray(o.violations)) {
-      if (o.warnings !== undefined && (!Array.isArray(o.warnings) || o.warnings.some((w) => typeof w !== 'string'))) {
+      if (
+        o.warnings !== undefined &&
+        (!Array.isArray(o.warnings) || o.warnings.some((w) => typeof w !== 'string'))
+      ) {
         return new PolicyFailure('TOLLGATE_ERR_POLICY_BAD_RESULT', 'warnings must be a list of strings');
       }
       const v = list((o.violations ?? []) as ViolationLike[]);
-      return v instanceof PolicyFailure ? v : { violations: v, warnings: ((o.warnings ?? []) as string[]).map(clip) };
+      return v instanceof PolicyFailure
+        ? v
+        : { violations: v, warnings: ((o.warnings ?? []) as string[]).map(clip) };
     }
   }
   return new PolicyFailure('TOLLGATE_ERR_POLICY_BAD_RESULT', `validate returned ${preview(r)}`);
@@ -119,7 +127,10 @@ export function errorLocation(e: unknown, source: string): string | undefined {
 
 function failureFromThrow(e: unknown, source: string): PolicyFailure {
   const at = errorLocation(e, source);
-  return new PolicyFailure('TOLLGATE_ERR_POLICY_THREW', `${clip(describeError(e))}${at ? ` (at ${at})` : ` (in ${source})`}`);
+  return new PolicyFailure(
+    'TOLLGATE_ERR_POLICY_THREW',
+    `${clip(describeError(e))}${at ? ` (at ${at})` : ` (in ${source})`}`,
+  );
 }
 
 function isThenable(v: unknown): v is PromiseLike<unknown> {
@@ -129,7 +140,10 @@ function isThenable(v: unknown): v is PromiseLike<unknown> {
 function withTimeout<T>(p: PromiseLike<T>, ms: number, source: string): Promise<T | PolicyFailure> {
   return new Promise((resolve) => {
     const t = setTimeout(
-      () => resolve(new PolicyFailure('TOLLGATE_ERR_POLICY_TIMEOUT', `did not finish within ${ms} ms (in ${source})`)),
+      () =>
+        resolve(
+          new PolicyFailure('TOLLGATE_ERR_POLICY_TIMEOUT', `did not finish within ${ms} ms (in ${source})`),
+        ),
       ms,
     );
     p.then(
@@ -163,7 +177,11 @@ function deepFreeze(v: unknown): void {
  * throws, returns garbage or times out becomes a PolicyFailure handled by the binding's failure policy.
  * Synchronous policies complete without awaiting; async ones run concurrently.
  */
-export async function evaluateReview(set: PolicySet, review: AdmissionReview, opts: EvaluateOptions): Promise<Decision> {
+export async function evaluateReview(
+  set: PolicySet,
+  review: AdmissionReview,
+  opts: EvaluateOptions,
+): Promise<Decision> {
   const req = review.request;
   const candidates = set.candidates(req.kind.group, req.kind.kind, req.operation);
   if (opts.freezeObjects) {
@@ -184,13 +202,28 @@ export async function evaluateReview(set: PolicySet, review: AdmissionReview, op
       oldObject = templateAsPod(req.oldObject, c.template);
       if (object === null && oldObject === null) continue;
     }
-    const ctx = new Context(info!, object, oldObject, b.params as Record<string, unknown>, b.name, set.inventory, prefix);
+    const ctx = new Context(
+      info!,
+      object,
+      oldObject,
+      b.params as Record<string, unknown>,
+      b.name,
+      set.inventory,
+      prefix,
+    );
     const start = process.hrtime.bigint();
     let result: Pending['result'];
     try {
       const r = b.loaded.validate(ctx as never);
       result = isThenable(r)
-        ? withTimeout(r, Math.min(b.timeoutMs ?? b.loaded.timeoutMs ?? DEFAULT_POLICY_TIMEOUT_MS, opts.timeoutMs ?? Number.POSITIVE_INFINITY), b.loaded.source)
+        ? withTimeout(
+            r,
+            Math.min(
+              b.timeoutMs ?? b.loaded.timeoutMs ?? DEFAULT_POLICY_TIMEOUT_MS,
+              opts.timeoutMs ?? Number.POSITIVE_INFINITY,
+            ),
+            b.loaded.source,
+          )
         : normalize(r);
     } catch (e) {
       result = failureFromThrow(e, b.loaded.source);
@@ -212,14 +245,26 @@ export async function evaluateReview(set: PolicySet, review: AdmissionReview, op
 function record(c: Candidate, r: Normalized | PolicyFailure, start: bigint): EvaluationRecord {
   const b = c.binding;
   const durationNs = Number(process.hrtime.bigint() - start);
-  const base = { binding: b.name, policy: b.loaded.name, action: b.enforcementAction, failurePolicy: b.failurePolicy, durationNs };
+  const base = {
+    binding: b.name,
+    policy: b.loaded.name,
+    action: b.enforcementAction,
+    failurePolicy: b.failurePolicy,
+    durationNs,
+  };
   if (r instanceof PolicyFailure) {
     const outcome: EvaluationOutcome = r.code === 'TOLLGATE_ERR_POLICY_TIMEOUT' ? 'timeout' : 'error';
     return { ...base, outcome, violations: [], error: { code: r.code, message: r.message } };
   }
   const violations = c.template ? r.violations.map((v) => rebase(v, c.template!)) : r.violations;
   const outcome: EvaluationOutcome =
-    violations.length === 0 ? (r.warnings.length > 0 ? 'warn' : 'allow') : b.enforcementAction === 'deny' ? 'deny' : b.enforcementAction;
+    violations.length === 0
+      ? r.warnings.length > 0
+        ? 'warn'
+        : 'allow'
+      : b.enforcementAction === 'deny'
+        ? 'deny'
+        : b.enforcementAction;
   return r.warnings.length > 0
     ? { ...base, outcome, violations, warnings: r.warnings }
     : { ...base, outcome, violations };
@@ -303,7 +348,10 @@ function asJson(o: KubeObject): KubeObject | PolicyFailure {
   try {
     text = JSON.stringify(o);
   } catch (e) {
-    return new PolicyFailure('TOLLGATE_ERR_POLICY_BAD_RESULT', `mutate result is not JSON: ${clip(describeError(e))}`);
+    return new PolicyFailure(
+      'TOLLGATE_ERR_POLICY_BAD_RESULT',
+      `mutate result is not JSON: ${clip(describeError(e))}`,
+    );
   }
   return JSON.parse(text) as KubeObject;
 }
@@ -335,17 +383,35 @@ async function mutateReview(
     try {
       const view = c.template ? templateAsPod(copy, c.template) : copy;
       if (view === null) continue;
-      const ctx = new Context(info, view, c.template ? templateAsPod(req.oldObject, c.template) : req.oldObject, b.params as Record<string, unknown>, b.name, set.inventory, c.template?.join('.') ?? '');
+      const ctx = new Context(
+        info,
+        view,
+        c.template ? templateAsPod(req.oldObject, c.template) : req.oldObject,
+        b.params as Record<string, unknown>,
+        b.name,
+        set.inventory,
+        c.template?.join('.') ?? '',
+      );
       let r: unknown = b.loaded.mutate(ctx as never);
       if (isThenable(r)) {
-        const ms = Math.min(b.timeoutMs ?? b.loaded.timeoutMs ?? DEFAULT_POLICY_TIMEOUT_MS, opts.timeoutMs ?? Number.POSITIVE_INFINITY);
+        const ms = Math.min(
+          b.timeoutMs ?? b.loaded.timeoutMs ?? DEFAULT_POLICY_TIMEOUT_MS,
+          opts.timeoutMs ?? Number.POSITIVE_INFINITY,
+        );
         r = await withTimeout(r, ms, b.loaded.source);
       }
       if (r instanceof PolicyFailure) outcome = r;
-      else if (r === undefined || r === null) outcome = c.template ? (writeTemplate(copy, c.template, view), copy) : view;
-      else if (!isPlainObject(r)) outcome = new PolicyFailure('TOLLGATE_ERR_POLICY_BAD_RESULT', `mutate returned ${preview(r)}; return the changed object or nothing`);
-      else outcome = c.template ? (writeTemplate(copy, c.template, r), copy) : r;
-      if (!(outcome instanceof PolicyFailure)) outcome = asJson(outcome);
+      else if (r !== undefined && r !== null && !isPlainObject(r)) {
+        outcome = new PolicyFailure(
+          'TOLLGATE_ERR_POLICY_BAD_RESULT',
+          `mutate returned ${preview(r)}; return the changed object or nothing`,
+        );
+      } else {
+        // Nothing returned: the policy changed its copy in place. Under autogen, write the Pod view back.
+        const result = r === undefined || r === null ? view : r;
+        if (c.template) writeTemplate(copy, c.template, result);
+        outcome = asJson(c.template ? copy : result);
+      }
     } catch (e) {
       outcome = failureFromThrow(e, b.loaded.source);
     }

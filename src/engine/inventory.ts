@@ -4,7 +4,9 @@ import type { Inventory } from '../sdk/types.js';
 const EMPTY: readonly KubeObject[] = Object.freeze([]);
 
 function isObject(v: unknown): v is KubeObject {
-  return typeof v === 'object' && v !== null && !Array.isArray(v) && typeof (v as KubeObject).kind === 'string';
+  return (
+    typeof v === 'object' && v !== null && !Array.isArray(v) && typeof (v as KubeObject).kind === 'string'
+  );
 }
 
 /** Cluster objects from `--data`, indexed by kind; frozen so policies cannot change them. */
@@ -15,10 +17,14 @@ export function createInventory(objects: readonly unknown[]): Inventory {
     deepFreeze(o);
     const kind = o.kind as string;
     let list = byKind.get(kind);
-    if (list === undefined) byKind.set(kind, (list = []));
+    if (list === undefined) {
+      list = [];
+      byKind.set(kind, list);
+    }
     list.push(o);
   }
-  const ns = (o: KubeObject) => (typeof o.metadata?.namespace === 'string' ? o.metadata.namespace : undefined);
+  const ns = (o: KubeObject) =>
+    typeof o.metadata?.namespace === 'string' ? o.metadata.namespace : undefined;
   return {
     list(kind, opts = {}) {
       const all = byKind.get(kind) ?? EMPTY;

@@ -50,7 +50,8 @@ function diffInto(a: unknown, b: unknown, path: string, out: PatchOperation[]): 
       else diffInto(a[k], b[k], p, out);
     }
     for (const k of Object.keys(b)) {
-      if (present(b, k) && !present(a, k)) out.push({ op: 'add', path: `${path}/${escapePointerToken(k)}`, value: b[k] });
+      if (present(b, k) && !present(a, k))
+        out.push({ op: 'add', path: `${path}/${escapePointerToken(k)}`, value: b[k] });
     }
     return;
   }

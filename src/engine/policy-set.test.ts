@@ -312,6 +312,13 @@ describe('buildPolicySet errors', () => {
     );
   });
 
+  it('a policy timeoutMs that is not a number of milliseconds up to 30 s', async () => {
+    for (const t of ["'100'", '0', '60000']) {
+      const e = await fails({ t: imagesPolicy('t', `timeoutMs: ${t},`) }, '', 'TOLLGATE_ERR_POLICY_INVALID');
+      assert.match(e.message, /rules\/t\/index\.ts: timeoutMs must be/);
+    }
+  });
+
   it('a malformed binding', async () => {
     const e = await fails(
       { pods: POLICIES.pods! },

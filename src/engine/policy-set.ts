@@ -5,7 +5,13 @@ import { TollgateError } from '../errors.js';
 import { isPolicy } from '../sdk/index.js';
 import { POD_CONTROLLER_GROUPS, POD_TEMPLATE_PATHS } from '../sdk/pod-specs.js';
 import type { Inventory, PolicyMatch } from '../sdk/types.js';
-import { describeLocation, isBindingDocument, parseBinding } from './bindings.js';
+import {
+  describeLocation,
+  isBindingDocument,
+  MAX_TIMEOUT_MS,
+  parseBinding,
+  validTimeout,
+} from './bindings.js';
 import { createInventory } from './inventory.js';
 import { compileMatch, type MatchPredicate } from './match.js';
 import type { BindingSpec, CompiledPolicy, LoadedPolicy, PolicySetSource, SourceDocument } from './types.js';
@@ -48,7 +54,17 @@ function loadedFrom(mod: Record<string, unknown>, compiled: CompiledPolicy): Loa
     );
   }
   if (p.parameters !== undefined && (typeof p.parameters !== 'object' || p.parameters === null)) {
-    throw new TollgateError('TOLLGATE_ERR_POLICY_INVALID', `${compiled.source}: parameters must be a JSON Schema object`);
+    throw new TollgateError(
+      'TOLLGATE_ERR_POLICY_INVALID',
+      `${compiled.source}: parameters must be a JSON Schema object`,
+    );
+  }
+  if (p.timeoutMs !== undefined && !validTimeout(p.timeoutMs)) {
+    throw new TollgateError(
+      'TOLLGATE_ERR_POLICY_INVALID',
+      `${compiled.source}: timeoutMs must be a number of milliseconds above 0 and at most ${MAX_TIMEOUT_MS}`,
+      { file: compiled.source },
+    );
   }
   return {
     name: p.name,
@@ -128,7 +144,10 @@ export async function buildPolicySet(source: PolicySetSource): Promise<PolicySet
       try {
         v = ajv.compile(p.parameters ?? { type: 'object' });
       } catch (e) {
-        throw new TollgateError('TOLLGATE_ERR_POLICY_INVALID', `${p.source}: parameters schema is invalid: ${(e as Error).message}`);
+        throw new TollgateError(
+          'TOLLGATE_ERR_POLICY_INVALID',
+          `${p.source}: parameters schema is invalid: ${(e as Error).message}`,
+        );
       }
       validators.set(p, v);
     }
@@ -140,7 +159,9 @@ export async function buildPolicySet(source: PolicySetSource): Promise<PolicySet
     const spec = parseBinding(doc);
     const policy = byName.get(spec.policy.toLowerCase());
     if (policy === undefined) {
-      const available = [...policies.values()].map((p) => (p.aliases.length ? `${p.name} (${p.aliases.join(', ')})` : p.name));
+      const available = [...policies.values()].map((p) =>
+        p.aliases.length ? `${p.name} (${p.aliases.join(', ')})` : p.name,
+      );
       throw new TollgateError(
         'TOLLGATE_ERR_BINDING_UNKNOWN_POLICY',
         `binding ${spec.name} at ${describeLocation(spec.location)} names unknown policy ${JSON.stringify(spec.policy)}; available: ${available.join(', ') || '(none loaded)'}`,
@@ -186,7 +207,10 @@ function createIndex(bindings: readonly Binding[]): PolicySet['candidates'] {
   const wildcard: { binding: Binding; groups: readonly string[]; kinds: readonly string[] }[] = [];
   const file = (key: string, c: Candidate) => {
     let l = exact.get(key);
-    if (l === undefined) exact.set(key, (l = []));
+    if (l === undefined) {
+      l = [];
+      exact.set(key, l);
+    }
     if (!l.some((x) => x.binding === c.binding)) l.push(c);
   };
   bindings.forEach((b) => {
@@ -198,7 +222,8 @@ function createIndex(bindings: readonly Binding[]): PolicySet['candidates'] {
         if (g === '*') continue;
         for (const k of sel.kinds) if (k !== '*') file(`${g}/${k}`, { binding: b, template: undefined });
       }
-      const coversPod = (sel.apiGroups.includes('') || sel.apiGroups.includes('*')) && sel.kinds.includes('Pod');
+      const coversPod =
+        (sel.apiGroups.includes('') || sel.apiGroups.includes('*')) && sel.kinds.includes('Pod');
       if (coversPod && b.loaded.autogen) {
         for (const [kind, group] of Object.entries(POD_CONTROLLER_GROUPS)) {
           file(`${group}/${kind}`, { binding: b, template: POD_TEMPLATE_PATHS[kind] });
@@ -230,7 +255,10 @@ function createIndex(bindings: readonly Binding[]): PolicySet['candidates'] {
 }
 
 /** Split documents given with `--config` into bindings and everything else (treated as data). */
-export function splitDocuments(docs: readonly SourceDocument[]): { bindings: SourceDocument[]; data: SourceDocument[] } {
+export function splitDocuments(docs: readonly SourceDocument[]): {
+  bindings: SourceDocument[];
+  data: SourceDocument[];
+} {
   const bindings: SourceDocument[] = [];
   const data: SourceDocument[] = [];
   for (const d of docs) (isBindingDocument(d.value) ? bindings : data).push(d);

@@ -2,13 +2,14 @@
  * The Tollgate policy SDK: what a policy author imports (`import { definePolicy } from 'tollgate/sdk'`).
  * Everything here is pure: no I/O, no module state.
  */
-import { POLICY_BRAND, type Policy, type PolicySpec } from './types.js';
-import type { KubeObject } from './types.js';
 
-export { imageUnderRegistry, parseImage } from './images.js';
+import type { KubeObject } from './types.js';
+import { POLICY_BRAND, type Policy, type PolicySpec } from './types.js';
+
 export type { ImageRef } from './images.js';
-export { CONTAINER_TYPES, containers, podSpecs, podTemplateOf } from './pod-specs.js';
+export { imageUnderRegistry, parseImage } from './images.js';
 export type { ContainerRef, ContainerType, PodSpecRef } from './pod-specs.js';
+export { CONTAINER_TYPES, containers, podSpecs, podTemplateOf } from './pod-specs.js';
 export * from './types.js';
 
 /** Declare a policy. The engine checks the shape again when loading; this gives authors types. */

@@ -35,7 +35,11 @@ export interface PodSpecRef {
 }
 
 export type ContainerType = 'containers' | 'initContainers' | 'ephemeralContainers';
-export const CONTAINER_TYPES: readonly ContainerType[] = ['containers', 'initContainers', 'ephemeralContainers'];
+export const CONTAINER_TYPES: readonly ContainerType[] = [
+  'containers',
+  'initContainers',
+  'ephemeralContainers',
+];
 
 export interface ContainerRef {
   readonly type: ContainerType;
@@ -84,7 +88,10 @@ export function podSpecs(object: unknown): PodSpecRef[] {
 }
 
 /** Every container (regular, init and ephemeral) of every pod spec of the object, with field paths. */
-export function containers(object: unknown, types: readonly ContainerType[] = CONTAINER_TYPES): ContainerRef[] {
+export function containers(
+  object: unknown,
+  types: readonly ContainerType[] = CONTAINER_TYPES,
+): ContainerRef[] {
   const out: ContainerRef[] = [];
   for (const pod of podSpecs(object)) {
     for (const type of types) {

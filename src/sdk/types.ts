@@ -1,4 +1,10 @@
-import type { GroupVersionKind, GroupVersionResource, KubeObject, Operation, UserInfo } from '../admission/types.js';
+import type {
+  GroupVersionKind,
+  GroupVersionResource,
+  KubeObject,
+  Operation,
+  UserInfo,
+} from '../admission/types.js';
 import type { ImageRef } from './images.js';
 import type { ContainerRef, ContainerType, PodSpecRef } from './pod-specs.js';
 
@@ -14,6 +20,7 @@ export type ViolationLike = string | Violation;
 
 /** What `validate` may return. Nothing (or an empty list) means allowed. */
 export type ValidateResult =
+  // biome-ignore lint/suspicious/noConfusingVoidType: lets `validate(ctx) { ... }` return nothing at all
   | undefined
   | null
   | void
@@ -22,6 +29,7 @@ export type ValidateResult =
   | { readonly violations?: readonly ViolationLike[]; readonly warnings?: readonly string[] };
 
 /** What `mutate` may return: the changed object (a changed copy of ctx.object), or nothing for no change. */
+// biome-ignore lint/suspicious/noConfusingVoidType: lets `mutate(ctx) { ... }` change ctx.object and return nothing
 export type MutateResult = KubeObject | undefined | null | void;
 
 /** The request as a policy sees it. */
