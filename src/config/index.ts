@@ -61,9 +61,9 @@ function describeSource(spec: OptionSpec, raw: Raw): string {
     case 'env':
       return spec.env;
     case 'file':
-      return `${raw.where}: ${spec.key}`;
+      return `${raw.where}: ${spec.fileKey}`;
     default:
-      return `${spec.key} (default)`;
+      return `${spec.fileKey} (default)`;
   }
 }
 
@@ -137,7 +137,7 @@ function readConfigFile(path: string, problems: string[]): Record<string, unknow
     problems.push(`${path}: expected a mapping of settings`);
     return {};
   }
-  const known = new Set<string>(SERVE_OPTIONS.map((s) => s.key));
+  const known = new Set<string>(SERVE_OPTIONS.map((s) => s.fileKey));
   for (const k of Object.keys(doc)) {
     if (!known.has(k))
       problems.push(`${path}: unknown setting ${JSON.stringify(k)} (known: ${[...known].join(', ')})`);
@@ -191,7 +191,8 @@ export function loadServeConfig(input: LoadInput): LoadResult {
       source: 'default',
       where: '',
     };
-    if (Object.hasOwn(file, spec.key)) raw = { value: file[spec.key], source: 'file', where: filePath ?? '' };
+    if (Object.hasOwn(file, spec.fileKey))
+      raw = { value: file[spec.fileKey], source: 'file', where: filePath ?? '' };
     const e = env[spec.env];
     if (e !== undefined && e !== '') raw = { value: e, source: 'env', where: spec.env };
     const f = flags[spec.flag];

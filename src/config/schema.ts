@@ -37,6 +37,8 @@ export type OptionKind = 'string' | 'path' | 'int' | 'bool' | 'bytes' | 'duratio
 
 export interface OptionSpec {
   readonly key: keyof ServeConfig;
+  /** The key in a config file: the flag in camelCase (`body-limit` -> `bodyLimit`). */
+  readonly fileKey: string;
   /** Long flag without the dashes. */
   readonly flag: string;
   readonly env: string;
@@ -62,7 +64,8 @@ function opt(
   doc: string,
   range: { min?: number; max?: number } = {},
 ): OptionSpec {
-  return { key, flag, env: env(flag), kind, default: dflt, doc, ...range };
+  const fileKey = flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+  return { key, fileKey, flag, env: env(flag), kind, default: dflt, doc, ...range };
 }
 
 export const SERVE_OPTIONS: readonly OptionSpec[] = [
