@@ -97,22 +97,30 @@ export class MetricsAggregator {
     private readonly collectWorkers: () => Promise<readonly WorkerSnapshot[]>,
   ) {}
 
+  /** Retirements still being merged; a scrape waits for them so that it never sees a dip. */
+  private merging: Promise<void> = Promise.resolve();
+
   /** Keep an exited worker's counts so that totals do not drop. */
-  async retire(last: MetricsSnapshot): Promise<void> {
+  retire(last: MetricsSnapshot): Promise<void> {
     const keep = cumulative(last);
-    if (keep.length === 0) return;
-    this.retired = await AggregatorRegistry.aggregate([this.retired, keep]).getMetricsAsJSON();
+    if (keep.length === 0) return this.merging;
+    this.merging = this.merging.then(async () => {
+      this.retired = await AggregatorRegistry.aggregate([this.retired, keep]).getMetricsAsJSON();
+    });
+    return this.merging;
   }
 
   /** Every input of one scrape, labelled and filtered, before AggregatorRegistry merges them. */
   async parts(): Promise<MetricsSnapshot[]> {
+    const workers = await this.collectWorkers();
+    await this.merging;
     const own = (await this.primaryRegistry.getMetricsAsJSON()).flatMap((x): Metric[] => {
       if (PRIMARY_ONLY.has(x.name)) return [x];
       if (PROCESS_METRIC.test(x.name)) return [labelled(x, 'primary')];
       return []; // request and pool metrics are never recorded in the primary
     });
     const parts: MetricsSnapshot[] = [own, this.retired];
-    for (const w of await this.collectWorkers()) {
+    for (const w of workers) {
       const slot = w.slot;
       parts.push(
         w.metrics.flatMap((x): Metric[] => {

@@ -228,7 +228,9 @@ export class Supervisor {
     const out: { slot: number | undefined; metrics: MetricsSnapshot }[] = [];
     live.forEach((w, i) => {
       const metrics = answers[i];
-      if (metrics === undefined) return;
+      // A worker that exited meanwhile has been retired with its last counts: counting it here too
+      // would make this scrape too high and the next one lower.
+      if (metrics === undefined || w.state === 'exited') return;
       w.lastMetrics = metrics;
       out.push({ slot: w.retiring || w.state !== 'ready' ? undefined : w.slot, metrics });
     });

@@ -381,6 +381,8 @@ export interface Served {
   /** Current worker pids by slot, from the primary's `worker ready` log lines. */
   workerPids(): Map<number, number>;
   metrics(): Promise<string>;
+  /** The last log lines and stderr, for a failing test's message. */
+  tail(n?: number): string;
   /** Kill the primary and its workers if still running (cleanup after a failed test). */
   kill(): Promise<void>;
 }
@@ -469,6 +471,10 @@ export async function serve(
       return m;
     },
     metrics: () => httpGet(metricsPort, '/metrics'),
+    tail(n = 40) {
+      const lines = logs.filter((l) => l.msg !== 'allowed' && l.msg !== 'denied').slice(-n);
+      return `${lines.map((l) => JSON.stringify(l).slice(0, 300)).join('\n')}\n--- stderr ---\n${stderr.slice(-2000)}`;
+    },
     async kill() {
       if (proc.exitCode !== null || proc.signalCode !== null) return;
       try {
