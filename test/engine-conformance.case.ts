@@ -1031,6 +1031,41 @@ export function runEngineConformance(name: string, create: (opts: LoadOptions) =
       });
     });
 
+    describe('loading', () => {
+      it('a policy set that does not load is refused with its error code', async () => {
+        const root = tempDir('tollgate-conformance-bad-');
+        try {
+          const rules = writePolicies(root, {
+            'seed-copy': readFileSync(join(REPO_ROOT, 'rules', 'seed-image-check', 'index.ts'), 'utf8'),
+          });
+          const cases: [string, string][] = [
+            [bindingYaml('b', 'no-such-policy'), 'TOLLGATE_ERR_BINDING_UNKNOWN_POLICY'],
+            [
+              bindingYaml('b', 'seed-image-check', { parameters: { registry: 5 } }),
+              'TOLLGATE_ERR_BINDING_PARAMS',
+            ],
+            [
+              bindingYaml('b', 'seed-image-check', { enforcementAction: 'block' }),
+              'TOLLGATE_ERR_BINDING_INVALID',
+            ],
+          ];
+          for (const [i, [yaml, code]] of cases.entries()) {
+            const file = join(root, `bindings-${i}.yaml`);
+            writeFileSync(file, yaml);
+            await assert.rejects(
+              create({ rules, configs: [file], data: [], cacheDir: join(root, 'cache') }),
+              (e: unknown) => {
+                assert.equal((e as { code?: unknown }).code, code);
+                return true;
+              },
+            );
+          }
+        } finally {
+          rmSync(root, { recursive: true, force: true });
+        }
+      });
+    });
+
     describe('concurrency', () => {
       it('64 concurrent mixed requests: each reply carries its own uid and decision', async () => {
         const cases = Array.from({ length: 64 }, (_, i) => {
