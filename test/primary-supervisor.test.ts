@@ -158,3 +158,41 @@ test('SIGTERM: in-flight requests are answered, workers exit, the primary exits 
   // Nothing listens any more.
   await assert.rejects(post(s.port, review('registry.good/app:1')));
 });
+
+test('SIGTERM with a request that outlasts the grace period: everything is gone soon after it, exit 0', async () => {
+  const tree = setup();
+  const s = await start(tree, { workers: 1, graceMs: 2_000 });
+  const pids = [...s.workerPids().values()];
+  const body = review('registry.good/app:1', { busyMs: 20_000 });
+  let termAt = 0;
+  const outcome = new Promise<string>((res) => {
+    const req = httpsRequest(
+      {
+        host: '127.0.0.1',
+        port: s.port,
+        path: '/validate?timeout=30s',
+        method: 'POST',
+        rejectUnauthorized: false,
+        agent: false,
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+      },
+      (r) => {
+        r.resume();
+        r.on('end', () => res(`answered ${r.statusCode}`));
+      },
+    );
+    req.on('error', (e) => res(`error ${e.message}`));
+    req.on('finish', () => {
+      termAt = Date.now();
+      process.kill(s.proc.pid as number, 'SIGTERM');
+    });
+    req.end(body);
+  });
+  const code = await s.exited;
+  const took = Date.now() - termAt;
+  assert.equal(code, 0, s.tail());
+  assert.ok(took < 8_000, `stopped ${took} ms after SIGTERM with a 2 s grace period`);
+  for (const pid of pids) await waitFor(`worker ${pid} gone`, () => (isAlive(pid) ? undefined : true), 5_000);
+  // The 20 s evaluation was cut short: the client got an error or a failure answer, not an allow.
+  assert.notEqual(await outcome, 'answered 200');
+});
