@@ -213,6 +213,16 @@ describe('decodeReview', () => {
         'TOLLGATE_ERR_ADMISSION_BAD_GVK',
       );
     }
+    // The message quotes what was sent, clipped: a megabyte apiVersion is not echoed back.
+    const huge = base();
+    huge.apiVersion = 'v'.repeat(1_000_000);
+    try {
+      decodeReview(JSON.stringify(huge));
+      assert.fail('accepted');
+    } catch (e) {
+      assert.ok(e instanceof TollgateError);
+      assert.ok(e.message.length < 300, `message of ${e.message.length} characters`);
+    }
     for (const body of ['[]', '"x"', '42', 'null', 'true']) {
       assert.equal(
         code(() => decodeReview(body)),

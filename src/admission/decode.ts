@@ -90,6 +90,12 @@ function userInfo(r: Json): UserInfo {
   return out;
 }
 
+/** A caller-supplied value quoted for an error message, short whatever the caller sent. */
+function echo(v: unknown): string {
+  const s = typeof v === 'string' ? v : v === undefined || v === null ? '' : `(${typeof v})`;
+  return JSON.stringify(s.length > 64 ? `${s.slice(0, 63)}…` : s);
+}
+
 /** Parse already-decoded JSON into a typed AdmissionReview, or throw a TollgateError with a 400 code. */
 export function narrowReview(doc: unknown): AdmissionReview {
   if (!isRecord(doc)) {
@@ -99,7 +105,7 @@ export function narrowReview(doc: unknown): AdmissionReview {
   if ((apiVersion !== REVIEW_V1 && apiVersion !== REVIEW_V1BETA1) || doc.kind !== 'AdmissionReview') {
     throw new TollgateError(
       'TOLLGATE_ERR_ADMISSION_BAD_GVK',
-      `unsupported group version kind ${JSON.stringify(String(apiVersion ?? ''))}/${JSON.stringify(String(doc.kind ?? ''))}: expected admission.k8s.io/v1 or v1beta1 AdmissionReview`,
+      `unsupported group version kind ${echo(apiVersion)}/${echo(doc.kind)}: expected admission.k8s.io/v1 or v1beta1 AdmissionReview`,
     );
   }
   const r = doc.request;
