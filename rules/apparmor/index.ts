@@ -36,16 +36,16 @@ export default definePolicy<Params>({
   },
   match: PODS,
   validate(ctx) {
-    const annotations = ctx.object?.metadata?.annotations ?? {};
     const allowed = ctx.params.allowedProfiles;
     const violations: Violation[] = [];
     const profileOf = (c: ContainerRef): { profile: string | undefined; path: string } => {
       const own = fromField(c.container.securityContext?.appArmorProfile);
       if (own !== undefined) return { profile: own, path: field(c, 'securityContext.appArmorProfile') };
-      const ann = annotations[`${ANNOTATION}${c.name}`];
-      const metaPath = c.pod.metadataPath === 'metadata' ? 'metadata' : c.pod.metadataPath;
-      if (typeof ann === 'string')
-        return { profile: ann, path: `${metaPath}.annotations.${ANNOTATION}${c.name}` };
+      // The pod's own annotations: a Pod's metadata, or a workload's pod template metadata.
+      const ann = c.pod.metadata?.annotations?.[`${ANNOTATION}${c.name}`];
+      if (typeof ann === 'string') {
+        return { profile: ann, path: `${c.pod.metadataPath}.annotations.${ANNOTATION}${c.name}` };
+      }
       const pod = fromField(c.pod.spec.securityContext?.appArmorProfile);
       return { profile: pod, path: `${c.pod.path}.securityContext.appArmorProfile` };
     };

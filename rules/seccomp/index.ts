@@ -43,7 +43,6 @@ export default definePolicy<Params>({
   match: PODS,
   validate(ctx) {
     const { allowedProfiles, allowedLocalhostFiles, exemptImages } = ctx.params;
-    const annotations = ctx.object?.metadata?.annotations ?? {};
     const violations: Violation[] = [];
     const allowed = (profile: string): boolean => {
       if (allowedProfiles.includes('*') || isExempt(profile, allowedProfiles)) return true;
@@ -53,6 +52,8 @@ export default definePolicy<Params>({
     };
     for (const c of ctx.containers()) {
       if (isExempt(c.image, exemptImages)) continue;
+      // The pod's own annotations: a Pod's metadata, or a workload's pod template metadata.
+      const annotations = c.pod.metadata?.annotations ?? {};
       const sources: [string | undefined, string, string][] = [
         [
           fromField(c.container.securityContext?.seccompProfile),
