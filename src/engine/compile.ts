@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -18,12 +18,26 @@ function sdkEntry(): string {
   throw new Error('tollgate SDK not found next to the engine');
 }
 
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
 /** Policy directories under a rules directory: each `rules/<name>/index.{ts,js}`. */
 export function policyEntries(rulesDir: string): { dir: string; entry: string }[] {
   let names: string[];
   try {
     names = readdirSync(rulesDir, { withFileTypes: true })
-      .filter((d) => d.isDirectory() && !d.name.startsWith('.') && !d.name.startsWith('_'))
+      // A ConfigMap volume holds policy folders as symlinks into `..data/`: follow them.
+      .filter(
+        (d) =>
+          (d.isDirectory() || (d.isSymbolicLink() && isDirectory(join(rulesDir, d.name)))) &&
+          !d.name.startsWith('.') &&
+          !d.name.startsWith('_'),
+      )
       .map((d) => d.name)
       .sort();
   } catch (e) {

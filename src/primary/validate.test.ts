@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -65,4 +65,23 @@ test('a policy whose module never finishes loading is stopped at the deadline', 
   const r = await validatePolicySet(tree('hang', `${POLICY}\nwhile (true) {}\n`, BINDING), 3_000);
   assert.equal(r.ok, false);
   assert.equal(!r.ok && r.error.code, 'TOLLGATE_ERR_POLICY_TIMEOUT');
+});
+
+test('rules mounted from a ConfigMap (policy folders are symlinks into ..data) are found', async () => {
+  const dir = join(root, 'configmap-rules');
+  const rules = join(dir, 'rules');
+  mkdirSync(join(rules, '..2026_12_04', 'p'), { recursive: true });
+  writeFileSync(join(rules, '..2026_12_04', 'p', 'index.ts'), POLICY);
+  symlinkSync('..2026_12_04', join(rules, '..data'));
+  symlinkSync(join('..data', 'p'), join(rules, 'p'));
+  writeFileSync(join(dir, 'binding.yaml'), BINDING);
+  const r = await validatePolicySet({
+    rules,
+    configs: [join(dir, 'binding.yaml')],
+    data: [],
+    cacheDir: join(dir, 'cache'),
+  });
+  assert.ok(r.ok, JSON.stringify(r));
+  assert.equal(r.policies, 1);
+  assert.equal(r.source.policies[0]?.dir, 'p');
 });
