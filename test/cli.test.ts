@@ -330,6 +330,26 @@ describe('tollgate eval', () => {
     );
   });
 
+  test('a reader that goes away (| head -1) ends eval quietly, even while output is backed up', async () => {
+    const child = start(['eval', '--rules', rules, '--config', 'examples/seed/binding.yaml']);
+    let stderr = '';
+    child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const closed = new Promise<number | null>((resolve) => child.on('close', resolve));
+    // Nobody reads stdout: ~600 KB of answers overflow the pipe, so eval waits for 'drain'...
+    child.stdout?.pause();
+    child.stdin?.on('error', () => {}); // the child may be gone before the last write lands
+    child.stdin?.end(`${podReview('nginx-dockerhub')}\n`.repeat(3000));
+    const deadline = Date.now() + TIMEOUT_MS;
+    while ((child.stdout?.readableLength ?? 0) < 8192) {
+      assert.ok(Date.now() < deadline, 'eval produced no output');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    // ...and then the reader goes away, as `head -1` does.
+    child.stdout?.destroy();
+    assert.equal(await closed, 0, stderr);
+    assert.doesNotMatch(stderr, /EPIPE|Error/);
+  });
+
   test('answers leave in input order even when async policies finish out of order', async () => {
     const arules = join(dir, 'async-rules');
     mkdirSync(join(arules, 'slow'), { recursive: true });

@@ -6,7 +6,7 @@
  */
 import { createInterface } from 'node:readline';
 import { type Endpoint, InlineEngine } from '../engine/engine.js';
-import { checkLogLevel, warnNoBindings, write } from './io.js';
+import { checkLogLevel, isStdoutClosed, onStdoutClosed, warnNoBindings, watchStdout, write } from './io.js';
 import { loadOptionsFrom, parseCommandArgs, reportError, SHARED_OPTIONS } from './shared.js';
 
 const OPTIONS = {
@@ -88,9 +88,12 @@ export async function run(argv: readonly string[]): Promise<number> {
   };
 
   const rl = createInterface({ input: process.stdin, crlfDelay: Number.POSITIVE_INFINITY });
+  watchStdout();
+  onStdoutClosed(() => rl.close());
   let n = 0;
   try {
     for await (const raw of rl) {
+      if (isStdoutClosed()) break;
       n++;
       const text = raw.trim();
       if (text === '') continue;

@@ -23,15 +23,17 @@ export async function readAll(stream: Readable): Promise<string> {
 
 /** Write, waiting for 'drain' when the stream's buffer is full (stdout piped to a slow reader). */
 export function write(stream: Writable, text: string): Promise<void> | undefined {
+  if (stream === process.stdout && stdoutClosed) return undefined;
   if (stream.write(text)) return undefined;
   return new Promise((resolve, reject) => {
     const onDrain = () => {
       stream.off('error', onError);
       resolve();
     };
-    const onError = (e: Error) => {
+    const onError = (e: NodeJS.ErrnoException) => {
       stream.off('drain', onDrain);
-      reject(e);
+      if (e.code === 'EPIPE') resolve();
+      else reject(e);
     };
     stream.once('drain', onDrain);
     stream.once('error', onError);
@@ -43,4 +45,29 @@ export function warnNoBindings(command: string): void {
   process.stderr.write(
     `tollgate ${command}: warning: no bindings loaded (give --config); every request will be allowed\n`,
   );
+}
+
+let stdoutClosed = false;
+const closeListeners: (() => void)[] = [];
+
+/**
+ * A reader that goes away (`tollgate eval | head -1`) is not an error: stop writing and wind down quietly
+ * instead of dying on EPIPE. Other stdout errors still surface.
+ */
+export function watchStdout(): void {
+  if (process.stdout.listenerCount('error') > 0) return;
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EPIPE') throw e;
+    stdoutClosed = true;
+    for (const l of closeListeners.splice(0)) l();
+  });
+}
+
+export function isStdoutClosed(): boolean {
+  return stdoutClosed;
+}
+
+export function onStdoutClosed(listener: () => void): void {
+  if (stdoutClosed) listener();
+  else closeListeners.push(listener);
 }

@@ -11,7 +11,7 @@ import { buildPolicySet } from '../engine/policy-set.js';
 import type { EvaluationRecord, SourceDocument } from '../engine/types.js';
 import { TollgateError } from '../errors.js';
 import { table } from './format.js';
-import { checkLogLevel, readAll, warnNoBindings, write } from './io.js';
+import { checkLogLevel, readAll, warnNoBindings, watchStdout, write } from './io.js';
 import { asCreated, buildReview, DEFAULT_USER, isKubeObject } from './review.js';
 import { loadOptionsFrom, parseCommandArgs, reportError, SHARED_OPTIONS } from './shared.js';
 
@@ -139,6 +139,7 @@ export async function run(argv: readonly string[]): Promise<number> {
     );
     return 2;
   }
+  watchStdout();
   const results: ScanResult[] = [];
   try {
     const docs = await readInputs(positionals);

@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { readDocuments } from '../engine/documents.js';
 import { isTollgateError } from '../errors.js';
 import { indent } from './format.js';
-import { checkLogLevel } from './io.js';
+import { checkLogLevel, watchStdout } from './io.js';
 import { type JUnitSuite, junitXml } from './junit.js';
 import { parseCommandArgs, reportError, SHARED_OPTIONS } from './shared.js';
 import { type CaseResult, SuiteRunner } from './suite-runner.js';
@@ -51,6 +51,7 @@ export async function run(argv: readonly string[]): Promise<number> {
     );
     return 2;
   }
+  watchStdout();
   const out = (s: string) => process.stdout.write(`${s}\n`);
   const started = performance.now();
   let runner: SuiteRunner;
