@@ -133,6 +133,7 @@ const denyBody = readFileSync(bodyFile('review-deny.json'));
 const policies = {
   seed: writePolicyFiles('seed', join(work, 'seed'), repoRoot),
   fifty: writePolicyFiles('fifty', join(work, 'fifty'), repoRoot),
+  podsecurity: writePolicyFiles('podsecurity', join(work, 'podsecurity'), repoRoot),
 };
 const wrkThreads = Math.max(1, countCpus(loadCpus));
 // The harness itself (RSS sampling, process control) stays off the server cores too.
@@ -292,7 +293,8 @@ async function main(): Promise<void> {
   }
   totalSteps =
     names.length * (1 + plan.reps + 2 + 1 + plan.fractions.length + 1) +
-    (plan.fifty ? names.filter((n) => n !== 'bare').length * 3 : 0);
+    (plan.fifty ? names.filter((n) => n !== 'bare').length * 3 : 0) +
+    (plan.fifty ? names.filter((n) => n === 'inline' || n === 'tollgate').length * 3 : 0);
   progress(
     `${plan.mode} run: ${names.join(', ')}; server on cpu ${serverCpus ?? 'any'}, load (wrk, open-loop) on cpu ${loadCpus ?? 'any'}; ` +
       `load average ${loadavg()
@@ -359,27 +361,36 @@ async function main(): Promise<void> {
     await stopAll(up);
   }
 
-  // Phase 3: the 50-binding policy set (bare answers a constant: nothing to compare there).
+  // Phase 3: 50-binding policy sets (bare answers a constant: nothing to compare there). "fifty" is the
+  // seed rule 50 times, with its Rego twin for OPA; "podsecurity" is 50 bindings of the Pod-security
+  // ports in rules/, Tollgate only.
   if (plan.fifty) {
-    up = await startAll(
-      'fifty',
-      results,
-      names.filter((n) => n !== 'bare'),
-    );
-    try {
-      for (const [n, r] of up) {
-        await wrkStep(r, '50 bindings, warm-up', bodyFile('review-2k.json'), Math.max(1, plan.warmupS));
-        const w = await wrkStep(
-          r,
-          '50 bindings, saturation 2 KB, 32 conns',
-          bodyFile('review-2k.json'),
-          plan.saturationS,
-        );
-        const o = await latencyStep(r, 0.7 * w.rps, '50 bindings, 70 % of own max');
-        results[n]!.fifty = { rps: w.rps, p99Ms: o.latencyMs.p99 };
+    const sets = [
+      { variant: 'fifty', label: '50 bindings', who: names.filter((n) => n !== 'bare') },
+      {
+        variant: 'podsecurity',
+        label: '50 pod-security bindings',
+        who: names.filter((n) => n === 'inline' || n === 'tollgate'),
+      },
+    ] as const;
+    for (const set of sets) {
+      if (set.who.length === 0) continue;
+      up = await startAll(set.variant, results, [...set.who]);
+      try {
+        for (const [n, r] of up) {
+          await wrkStep(r, `${set.label}, warm-up`, bodyFile('review-2k.json'), Math.max(1, plan.warmupS));
+          const w = await wrkStep(
+            r,
+            `${set.label}, saturation 2 KB, 32 conns`,
+            bodyFile('review-2k.json'),
+            plan.saturationS,
+          );
+          const o = await latencyStep(r, 0.7 * w.rps, `${set.label}, 70 % of own max`);
+          results[n]![set.variant] = { rps: w.rps, p99Ms: o.latencyMs.p99 };
+        }
+      } finally {
+        await stopAll(up);
       }
-    } finally {
-      await stopAll(up);
     }
   }
 
@@ -399,6 +410,7 @@ async function main(): Promise<void> {
       policies: {
         seed: `${policies.seed.bindingCount} binding`,
         fifty: `${policies.fifty.bindingCount} bindings (${policies.fifty.applying} apply to the benchmark Pod)`,
+        podsecurity: `${policies.podsecurity.bindingCount} bindings of the Pod-security policies in rules/ (${policies.podsecurity.applying} apply)`,
       },
       loadAverageAtEnd: loadavg().map((x) => Math.round(x * 100) / 100),
     },

@@ -47,7 +47,11 @@ function pod(name: string, containers: Json[], annotations: Record<string, strin
     },
     spec: {
       serviceAccountName: 'bench',
-      securityContext: { runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } },
+      securityContext: {
+        runAsNonRoot: true,
+        seccompProfile: { type: 'RuntimeDefault' },
+        appArmorProfile: { type: 'RuntimeDefault' },
+      },
       containers,
       volumes: [{ name: 'config', configMap: { name: 'bench-config' } }],
     },

@@ -157,6 +157,7 @@ export async function startContestant(
     }
     case 'opa': {
       const bin = opaBinary(ctx.benchDir);
+      if (ctx.policy.rego === undefined) throw new Error('opa: this policy set has no Rego equivalent');
       if (!existsSync(bin))
         throw new Unavailable(`OPA is not installed at ${bin}: run \`npm --prefix bench run setup\``);
       const port = await freePort();

@@ -3,20 +3,24 @@
 //    as a Tollgate Binding and as the Rego `system.main` policy OPA serves as an admission controller;
 //  - "fifty": 50 bindings of that rule with different match blocks (all Pods, namespace lists, excluded
 //    namespaces, label selectors, match expressions, and some that do not apply to the benchmark Pod) and
-//    registry parameters, and the same 50 as Rego rules.
-import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
+//    registry parameters, and the same 50 as Rego rules;
+//  - "podsecurity": 50 bindings of the Pod-security checks in rules/ (Gatekeeper library ports), cycling
+//    through the same match blocks, with the parameters of each policy's own test suite. Tollgate only:
+//    the Gatekeeper library's Rego needs Gatekeeper's framework (input.review, input.parameters).
+import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parse } from 'yaml';
 import { REGISTRY } from '../bodies/generate.js';
 
-export type PolicyVariant = 'seed' | 'fifty';
+export type PolicyVariant = 'seed' | 'fifty' | 'podsecurity';
 
 export interface PolicyFiles {
   /** rules/ directory holding only the policies the bindings use. */
   readonly rules: string;
   /** Binding file for Tollgate (inline and serve). */
   readonly bindings: string;
-  /** Rego policy for OPA. */
-  readonly rego: string;
+  /** Rego policy for OPA (none for the pod-security set: see podSecurityFiles). */
+  readonly rego: string | undefined;
   readonly bindingCount: number;
   /** Bindings that apply to the benchmark Pod (the others are skipped by matching). */
   readonly applying: number;
@@ -187,6 +191,7 @@ pod_create_or_update if {
 /** Write the policy files of a variant under `dir`; `repoRoot` is the Tollgate checkout. */
 export function writePolicyFiles(variant: PolicyVariant, dir: string, repoRoot: string): PolicyFiles {
   mkdirSync(dir, { recursive: true });
+  if (variant === 'podsecurity') return podSecurityFiles(dir, repoRoot);
   const rules = join(dir, 'rules');
   cpSync(join(repoRoot, 'rules', 'seed-image-check'), join(rules, 'seed-image-check'), { recursive: true });
   const defs: BindingDef[] =
@@ -211,4 +216,92 @@ export function writePolicyFiles(variant: PolicyVariant, dir: string, repoRoot: 
     bindingCount: defs.length,
     applying: defs.filter((d) => appliesToBenchPod(d.match)).length,
   };
+}
+
+/**
+ * Pod-security checks from rules/, with parameters adjusted so that the benchmark Pod passes where the
+ * suite's example values would reject it for reasons unrelated to security (its registry, its limits).
+ */
+const POD_SECURITY: readonly { policy: string; parameters?: Record<string, unknown> }[] = [
+  { policy: 'allow-privilege-escalation' },
+  { policy: 'capabilities' },
+  { policy: 'host-namespaces' },
+  { policy: 'host-network-ports' },
+  { policy: 'host-filesystem' },
+  { policy: 'privileged-containers' },
+  { policy: 'proc-mount' },
+  { policy: 'read-only-root-filesystem' },
+  { policy: 'seccomp' },
+  { policy: 'selinux' },
+  { policy: 'apparmor' },
+  { policy: 'volume-types' },
+  { policy: 'flexvolume-drivers' },
+  { policy: 'forbidden-sysctls' },
+  { policy: 'allowed-users' },
+  { policy: 'host-process' },
+  { policy: 'container-limits', parameters: { cpu: '1', memory: '1Gi' } },
+  { policy: 'disallowed-tags' },
+  { policy: 'trusted-registry', parameters: { registries: [`${REGISTRY}:5000`] } },
+  { policy: 'seed-image-check', parameters: { registry: REGISTRY } },
+];
+
+function suiteParameters(repoRoot: string, policy: string): Record<string, unknown> {
+  const file = join(repoRoot, 'rules', policy, 'policy.test.yaml');
+  if (!existsSync(file)) return {};
+  const suite = parse(readFileSync(file, 'utf8')) as {
+    binding?: { parameters?: Record<string, unknown> };
+  } | null;
+  return suite?.binding?.parameters ?? {};
+}
+
+function podSecurityFiles(dir: string, repoRoot: string): PolicyFiles {
+  const rules = join(dir, 'rules');
+  const available = POD_SECURITY.filter((p) => existsSync(join(repoRoot, 'rules', p.policy)));
+  if (available.length === 0) throw new Error('no pod-security policies found under rules/');
+  for (const p of available)
+    cpSync(join(repoRoot, 'rules', p.policy), join(rules, p.policy), { recursive: true });
+  // Shared helpers of the Gatekeeper ports (rules/_lib) travel with them.
+  if (existsSync(join(repoRoot, 'rules', '_lib')))
+    cpSync(join(repoRoot, 'rules', '_lib'), join(rules, '_lib'), { recursive: true });
+  const matches = fiftyDefs().map((d) => d.match);
+  const docs: string[] = [];
+  let applying = 0;
+  for (let i = 0; i < 50; i++) {
+    const p = available[i % available.length]!;
+    const match = matches[i]!;
+    if (appliesToBenchPod(match)) applying++;
+    const spec: Record<string, unknown> = {
+      policy: p.policy,
+      parameters: p.parameters ?? suiteParameters(repoRoot, p.policy),
+      enforcementAction: 'deny',
+      ...(matchObject(match) ? { match: matchObject(match) } : {}),
+    };
+    docs.push(
+      JSON.stringify({
+        apiVersion: 'tollgate.dev/v1alpha1',
+        kind: 'Binding',
+        metadata: { name: `${p.policy}-${String(i).padStart(2, '0')}` },
+        spec,
+      }),
+    );
+  }
+  const bindings = join(dir, 'podsecurity-bindings.yaml');
+  // JSON is YAML: one document per binding.
+  writeFileSync(bindings, `${docs.join('\n---\n')}\n`);
+  return { rules, bindings, rego: undefined, bindingCount: 50, applying };
+}
+
+function matchObject(m: Match): Record<string, unknown> | undefined {
+  switch (m.kind) {
+    case 'all':
+      return undefined;
+    case 'namespaces':
+      return { namespaces: m.values };
+    case 'excluded':
+      return { excludedNamespaces: m.values };
+    case 'labels':
+      return { labelSelector: { matchLabels: m.labels } };
+    case 'expression':
+      return { labelSelector: { matchExpressions: [{ key: m.key, operator: 'In', values: m.values }] } };
+  }
 }
