@@ -211,7 +211,11 @@ function createIndex(bindings: readonly Binding[]): PolicySet['candidates'] {
       l = [];
       exact.set(key, l);
     }
-    if (!l.some((x) => x.binding === c.binding)) l.push(c);
+    const i = l.findIndex((x) => x.binding === c.binding);
+    if (i < 0) l.push(c);
+    // A kind the binding names explicitly wins over autogen, whatever the order of its kind selectors:
+    // with kinds [Pod, Deployment] the policy sees the Deployment itself, not its template as a Pod.
+    else if (l[i]!.template !== undefined && c.template === undefined) l[i] = c;
   };
   bindings.forEach((b) => {
     for (const sel of b.kinds) {
