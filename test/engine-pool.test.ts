@@ -134,6 +134,24 @@ describe('pool engine: misbehaving policies', () => {
     assert.ok(elapsed < 290, `answered after ${elapsed.toFixed(0)} ms, before the binding's 300 ms`);
   });
 
+  it('a policy looping after an await is stopped at the request deadline', async () => {
+    await allThreadsIdle(engine, 2);
+    const t0 = performance.now();
+    const r = await engine.evaluate({
+      body: podReview({ uid: 'async-loop', labels: { trap: 'async-loop' } }),
+      endpoint: 'validate',
+      timeoutMs: 250,
+    });
+    const elapsed = performance.now() - t0;
+    const resp = responseOf(r.body);
+    assert.equal(resp.allowed, false);
+    assert.match(
+      resp.status?.message ?? '',
+      /\[trap-closed\] .*TOLLGATE_ERR_POLICY_TIMEOUT.*request's deadline/,
+    );
+    assert.ok(elapsed < 1500, `answered after ${elapsed.toFixed(0)} ms`);
+  });
+
   it('an allocation bomb kills its thread, not the process; the request gets the failure policy', async () => {
     const before = engine.stats().restarts.heap;
     const r = await engine.evaluate({
@@ -274,6 +292,28 @@ export default definePolicy({ name: 'no-latest', validate: (ctx) => (ctx.object?
       f.bindings(TRAP_BINDINGS);
       await engine.close();
     }
+  });
+
+  it('close() answers queued requests at once and still stops a stuck thread', async () => {
+    const engine = await PoolEngine.create(f.load, { threads: 1 });
+    const stuck = engine.evaluate({
+      body: podReview({ uid: 'close-loop', labels: { trap: 'loop' } }),
+      endpoint: 'validate',
+    });
+    const until = performance.now() + 30_000;
+    while (engine.stats().inFlight === 0 && performance.now() < until)
+      await new Promise((r) => setTimeout(r, 10));
+    const queued = engine.evaluate({ body: podReview({ uid: 'close-queued' }), endpoint: 'validate' });
+    await engine.close();
+    assert.equal((await queued).status, 503);
+    assert.equal((await queued).error?.code, 'TOLLGATE_ERR_POOL_OVERLOADED');
+    const resp = responseOf((await stuck).body);
+    assert.equal(resp.allowed, false);
+    assert.match(resp.status?.message ?? '', /TOLLGATE_ERR_POLICY_TIMEOUT/);
+    assert.equal(
+      (await engine.evaluate({ body: podReview({ uid: 'late' }), endpoint: 'validate' })).status,
+      503,
+    );
   });
 
   it('1000 concurrent requests: every reply carries its own uid and decision', async () => {

@@ -50,7 +50,10 @@ export default definePolicy({
 });
 `;
 
-/** Misbehaves on request: label trap=loop (endless sync loop), bomb (allocates until the heap ends), throw. */
+/**
+ * Misbehaves on request: label trap=loop (endless sync loop), async-loop (loops after an await, outside
+ * the synchronous call), bomb (allocates until the heap ends), throw.
+ */
 export const TRAP_POLICY = `
 import { definePolicy } from 'tollgate/sdk';
 export default definePolicy({
@@ -60,6 +63,7 @@ export default definePolicy({
     if (trap === 'loop') { let n = 0; for (;;) n++; }
     if (trap === 'bomb') { const keep = []; for (;;) keep.push(new Array(1e5).fill(keep.length)); }
     if (trap === 'throw') throw new Error('trap sprung');
+    if (trap === 'async-loop') return (async () => { await null; let n = 0; for (;;) n++; })();
     return [];
   },
 });
