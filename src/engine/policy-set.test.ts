@@ -1,10 +1,22 @@
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { bindingYaml, decoded, policySetFrom, tempDir } from '../../test/engine-conformance.case.js';
+import { parse } from 'yaml';
+import {
+  bindingYaml,
+  decoded,
+  policySetFrom,
+  tempDir,
+  writePolicies,
+} from '../../test/engine-conformance.case.js';
+import type { Operation } from '../admission/types.js';
 import { TollgateError } from '../errors.js';
+import { POD_CONTROLLER_GROUPS, POD_TEMPLATE_PATHS } from '../sdk/pod-specs.js';
+import { loadSource } from './engine.js';
 import { evaluateReview } from './evaluate.js';
-import type { PolicySet } from './policy-set.js';
+import { buildPolicySet, type PolicySet } from './policy-set.js';
+import type { PolicySetSource } from './types.js';
 
 const sdk = `import { definePolicy } from 'tollgate/sdk';\n`;
 
@@ -198,6 +210,97 @@ describe('buildPolicySet', () => {
     assert.ok(
       d.response.warnings?.includes('[params] {"registry":"r.io","suffix":":latest","nested":{"n":3}}'),
     );
+  });
+});
+
+describe('candidate index', () => {
+  let root = '';
+  let source: PolicySetSource;
+  before(async () => {
+    root = tempDir();
+    const dir = join(root, 'src');
+    const rules = writePolicies(dir, { pods: POLICIES.pods!, 'no-autogen': POLICIES['no-autogen']! });
+    source = await loadSource({ rules, configs: [], data: [], cacheDir: join(root, 'cache') });
+  });
+  after(() => rmSync(root, { recursive: true, force: true }));
+
+  const GROUPS = ['', 'apps', 'batch', '*', 'example.com'];
+  const KINDS = ['Pod', 'Deployment', 'CronJob', 'Job', 'ReplicationController', 'Service', '*', 'Widget'];
+  const OPS = ['CREATE', 'UPDATE', 'DELETE', 'CONNECT'] as const;
+
+  /** What the index must return, computed the slow way: direct coverage wins over autogen. */
+  function expected(
+    set: PolicySet,
+    group: string,
+    kind: string,
+    op: Operation,
+  ): [string, string | undefined][] {
+    const out: [string, string | undefined][] = [];
+    for (const b of set.bindings) {
+      if (!b.operations.includes(op)) continue;
+      const direct = b.kinds.some(
+        (s) =>
+          (s.apiGroups.includes('*') || s.apiGroups.includes(group)) &&
+          (s.kinds.includes('*') || s.kinds.includes(kind)),
+      );
+      if (direct) {
+        out.push([b.name, undefined]);
+        continue;
+      }
+      const controller = Object.hasOwn(POD_CONTROLLER_GROUPS, kind) && POD_CONTROLLER_GROUPS[kind] === group;
+      const coversPod = b.kinds.some(
+        (s) => (s.apiGroups.includes('') || s.apiGroups.includes('*')) && s.kinds.includes('Pod'),
+      );
+      if (controller && coversPod && b.loaded.autogen)
+        out.push([b.name, POD_TEMPLATE_PATHS[kind]!.join('.')]);
+    }
+    return out;
+  }
+
+  it('agrees with a brute-force match on random binding sets', async () => {
+    let seed = 0x5eed;
+    const rand = () => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed / 0x80000000;
+    };
+    const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
+    const some = <T>(xs: readonly T[]): T[] => xs.filter(() => rand() < 0.3);
+    for (let round = 0; round < 150; round++) {
+      const n = 1 + Math.floor(rand() * 5);
+      const bindings = Array.from({ length: n }, (_, i) => {
+        const spec: Record<string, unknown> = { policy: pick(['pods', 'no-autogen']) };
+        const match: Record<string, unknown> = {};
+        if (rand() < 0.8) {
+          match.kinds = Array.from({ length: 1 + Math.floor(rand() * 2) }, () => {
+            const sel: Record<string, unknown> = {};
+            if (rand() < 0.9) sel.apiGroups = [pick(GROUPS), ...some(GROUPS)];
+            if (rand() < 0.9) sel.kinds = [pick(KINDS), ...some(KINDS)];
+            return sel;
+          });
+        }
+        if (rand() < 0.5) match.operations = [pick(OPS), ...some(OPS)];
+        if (Object.keys(match).length > 0) spec.match = match;
+        return {
+          location: { file: 'random.yaml', doc: i, line: 1 },
+          value: parse(bindingYaml(`b${i}`, spec.policy as string, spec)),
+        };
+      });
+      const set = await buildPolicySet({ ...source, bindings });
+      for (const group of GROUPS.filter((g) => g !== '*')) {
+        for (const kind of KINDS.filter((k) => k !== '*')) {
+          for (const op of OPS) {
+            const got = set
+              .candidates(group, kind, op)
+              .map((c): [string, string | undefined] => [c.binding.name, c.template?.join('.')]);
+            assert.deepEqual(
+              got,
+              expected(set, group, kind, op),
+              `round ${round}: ${op} ${group}/${kind} with ${JSON.stringify(bindings.map((b) => b.value))}`,
+            );
+          }
+        }
+      }
+    }
   });
 });
 

@@ -245,7 +245,9 @@ function createIndex(bindings: readonly Binding[]): PolicySet['candidates'] {
     const found = new Map<Binding, Candidate>();
     for (const c of exact.get(`${group}/${kind}`) ?? []) found.set(c.binding, c);
     for (const w of wildcard) {
-      if (found.has(w.binding)) continue;
+      // An explicit (wildcard) kind match wins over autogen here too.
+      const prev = found.get(w.binding);
+      if (prev !== undefined && prev.template === undefined) continue;
       const g = w.groups.includes('*') || w.groups.includes(group);
       const k = w.kinds.includes('*') || w.kinds.includes(kind);
       if (g && k) found.set(w.binding, { binding: w.binding, template: undefined });
