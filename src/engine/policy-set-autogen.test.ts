@@ -40,6 +40,7 @@ describe('autogen and explicit kinds', () => {
         { apiGroups: [''], kinds: ['Pod'] },
       ],
     ],
+    ['a wildcard kind', [{ apiGroups: ['', 'apps'], kinds: ['Pod', '*'] }]],
   ] as const) {
     it(`a binding that names Deployment sees the Deployment itself (${order[0]})`, async () => {
       const set = await policySetFrom(
