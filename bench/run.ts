@@ -280,6 +280,12 @@ async function main(): Promise<void> {
   const results: Record<string, ContestantResult> = {};
   for (const n of names) results[n] = { name: n };
   const notes: string[] = [];
+  const busy = loadavg()[0]!;
+  if (busy > nCpu * 0.5) {
+    notes.push(
+      `the machine was busy: load average ${busy.toFixed(1)} on ${nCpu} cpus at the start, so these figures are noise, not a measurement`,
+    );
+  }
   // "tollgate" runs as shipped (bin/tollgate.js on dist/) and "inline" loads dist/engine: build dist/ when
   // a source is newer. tsc still writes dist/ when it reports type errors; those are kept as a note.
   const needsDist = names.includes('tollgate') || names.includes('inline');
@@ -433,6 +439,7 @@ async function main(): Promise<void> {
   };
   out.goals = evaluateGoals(out);
   writeResults(out);
+  for (const n of notes) progress(`note: ${n}`);
   for (const g of out.goals) progress(`goal ${g.status.toUpperCase().padEnd(4)} ${g.goal}: ${g.detail}`);
 }
 
