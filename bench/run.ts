@@ -7,7 +7,15 @@
 //
 // Results: DIR/latest.json, latest.md, latest.svg and dated copies in DIR/history/ (DIR = bench/results).
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { availableParallelism, cpus, loadavg, release, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -97,7 +105,7 @@ const { values: args } = parseArgs({
     quick: { type: 'boolean', default: false },
     smoke: { type: 'boolean', default: false },
     contestants: { type: 'string', default: CONTESTANTS.join(',') },
-    out: { type: 'string', default: join(benchDir, 'results') },
+    out: { type: 'string' },
     'server-cpus': { type: 'string' },
     'load-cpus': { type: 'string' },
     'skip-build': { type: 'boolean', default: false },
@@ -277,6 +285,11 @@ async function latencyStep(r: Running, rate: number, label: string): Promise<Ope
 
 async function main(): Promise<void> {
   if (!hasWrk()) throw new Error('wrk is not installed: apt-get install -y wrk');
+  if (!existsSync(join(benchDir, 'node_modules', 'hdr-histogram-js'))) {
+    throw new Error(
+      'the bench dependencies are not installed: npm run bench:setup (or npm --prefix bench ci)',
+    );
+  }
   const results: Record<string, ContestantResult> = {};
   for (const n of names) results[n] = { name: n };
   const notes: string[] = [];
@@ -482,7 +495,10 @@ function machine(): string {
 }
 
 function writeResults(out: BenchResults): void {
-  const dir = resolve(args.out);
+  // A smoke run proves the harness, it does not measure: it never replaces the committed results.
+  const dir = resolve(
+    args.out ?? (plan.mode === 'smoke' ? join(tmpdir(), 'tollgate-bench-smoke') : join(benchDir, 'results')),
+  );
   mkdirSync(join(dir, 'history'), { recursive: true });
   const stamp = out.date.replace(/[:.]/g, '-').replace(/-\d{3}Z$/, 'Z');
   const json = `${JSON.stringify(out, null, 2)}\n`;

@@ -5,7 +5,7 @@
 set -eu
 cd "$(dirname "$0")"
 OPA_VERSION=v1.22.4
-npm install --no-audit --no-fund
+npm ci --no-audit --no-fund
 if [ -x .bin/opa ] && .bin/opa version | grep -q "^Version: ${OPA_VERSION#v}$"; then
   echo "opa ${OPA_VERSION} already in bench/.bin"
 elif command -v go >/dev/null 2>&1; then
