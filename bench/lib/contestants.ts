@@ -164,7 +164,11 @@ export async function startContestant(
       const args = [
         'run',
         '--server',
-        '--disable-telemetry',
+        // No call home (version check) from a benchmark.
+        '--skip-version-check',
+        // POST / answers data.system.main (the AdmissionReview) with the request body as input.
+        '--set',
+        'default_decision=/system/main',
         '--addr',
         `127.0.0.1:${port}`,
         '--tls-cert-file',
