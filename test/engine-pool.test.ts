@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { InlineEngine, loadSource } from '../src/engine/engine.js';
 import { PoolEngine } from '../src/engine/pool.js';
+import { registry } from '../src/metrics/index.js';
 import { runEngineConformance } from './engine-conformance.case.js';
 import {
   binding,
@@ -42,6 +43,16 @@ async function allThreadsIdle(engine: PoolEngine, threads: number): Promise<void
 }
 
 /** A pod review in namespace `ns` (bindings above match by namespace). */
+/** Current value of a metric in the worker's registry (summed over the series matching `labels`). */
+async function metric(name: string, labels: Record<string, string> = {}): Promise<number> {
+  const m = registry.getSingleMetric(name);
+  if (m === undefined) throw new Error(`metric ${name} not registered`);
+  const { values } = await m.get();
+  return values
+    .filter((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x))
+    .reduce((sum, v) => sum + v.value, 0);
+}
+
 function reviewIn(ns: string, uid: string, labels: Record<string, string>, image?: string): Uint8Array {
   const text = new TextDecoder()
     .decode(podReview({ uid, labels, ...(image !== undefined ? { image } : {}) }))
@@ -97,6 +108,7 @@ describe('pool engine: misbehaving policies', () => {
       assert.equal(responseOf(x.body).allowed, i % 2 === 0);
     });
     assert.ok(engine.stats().restarts.timeout >= 1);
+    assert.ok((await metric('tollgate_pool_thread_restarts_total', { reason: 'timeout' })) >= 1);
   });
 
   it('failurePolicy allow admits a looping request with a warning', async () => {
@@ -163,6 +175,7 @@ describe('pool engine: misbehaving policies', () => {
     assert.equal(resp.allowed, false);
     assert.match(resp.status?.message ?? '', /\[trap-heavy\] .*TOLLGATE_ERR_POLICY_CRASHED/);
     assert.equal(engine.stats().restarts.heap, before + 1);
+    assert.ok((await metric('tollgate_pool_thread_restarts_total', { reason: 'heap' })) >= 1);
     const next = await engine.evaluate({ body: podReview({ uid: 'after-bomb' }), endpoint: 'validate' });
     assert.equal(responseOf(next.body).allowed, true);
   });
@@ -245,6 +258,7 @@ describe('pool engine: overload, reload, concurrency', () => {
         Array.from({ length: 32 }, (_, i) => `q-${i + 8}`),
       );
       assert.equal(engine.stats().rejected, 32);
+      assert.ok((await metric('tollgate_pool_rejected_total')) >= 32);
     } finally {
       await engine.close();
     }

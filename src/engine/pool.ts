@@ -19,7 +19,8 @@
  *   everything queued is split over the free threads: one piscina task per thread, its bodies packed into
  *   one ArrayBuffer that is transferred. Under load, batches grow by themselves while threads are busy.
  * - The thread decodes each body once, evaluates (handleRequest, in order) and answers every request with
- *   {status, body, decision without `patched`}; evaluations stay in for metrics.
+ *   {status, body, decision}; the decision travels without `patched` and `response.patch` (the body has
+ *   them), its evaluations (binding, policy, outcome, durationNs, error code) stay for metrics.
  *
  * Deadlines. A request's deadline is `timeoutMs` (the request's, else the option) from arrival. Each batch
  * carries a SharedArrayBuffer progress slot where the thread publishes the item and binding it runs and
@@ -273,7 +274,7 @@ interface GroupEvents {
 /** One piscina pool serving one policy set. */
 class ThreadGroup {
   readonly inFlight = new Set<Batch>();
-  private idle: (() => void) | undefined;
+  private idle: (() => void)[] = [];
 
   private constructor(
     readonly piscina: Piscina<HelloTask | BatchTask, FromThread>,
@@ -343,14 +344,12 @@ class ThreadGroup {
 
   settle(b: Batch): void {
     this.inFlight.delete(b);
-    if (this.inFlight.size === 0 && this.idle !== undefined) this.idle();
+    if (this.inFlight.size === 0) for (const resolve of this.idle.splice(0)) resolve();
   }
 
   whenIdle(): Promise<void> {
     if (this.inFlight.size === 0) return Promise.resolve();
-    return new Promise((resolve) => {
-      this.idle = resolve;
-    });
+    return new Promise((resolve) => this.idle.push(resolve));
   }
 }
 

@@ -17,6 +17,7 @@ import {
   type FromThread,
   now,
   Progress,
+  type ThreadDecision,
   type ThreadInit,
   type ThreadReply,
   type ToThread,
@@ -24,7 +25,7 @@ import {
 } from '../ipc/thread-messages.js';
 import { errorReply, handleRequest } from './engine.js';
 import { type Binding, buildPolicySet, type PolicySet } from './policy-set.js';
-import type { LoadedPolicy } from './types.js';
+import type { Decision, LoadedPolicy } from './types.js';
 
 /** evaluate.ts applies the same default to async policies. */
 export const DEFAULT_POLICY_TIMEOUT_MS = 5000;
@@ -130,6 +131,17 @@ async function load(init: ThreadInit): Promise<Loaded> {
 
 const loaded = await load(workerData as ThreadInit);
 
+/**
+ * What crosses back is kept small: the body already carries the encoded response (and its patch), so the
+ * Decision travels without `patched` and without `response.patch`; evaluations stay for metrics and logs.
+ */
+function slim(d: Decision): ThreadDecision {
+  const { patched: _, response, ...rest } = d;
+  if (response.patch === undefined) return { ...rest, response };
+  const { patch: __, ...small } = response;
+  return { ...rest, response: small };
+}
+
 async function runBatch(set: PolicySet, task: BatchTask): Promise<ThreadReply[]> {
   const c = new Int32Array(task.progress, 0, Progress.INT32_CELLS);
   cells = c;
@@ -148,11 +160,7 @@ async function runBatch(set: PolicySet, task: BatchTask): Promise<ThreadReply[]>
         endpoint: item.endpoint,
         timeoutMs: Math.max(1, Math.floor(item.deadline - now())),
       });
-      if (r.decision === undefined) replies.push(r);
-      else {
-        const { patched: _, ...decision } = r.decision;
-        replies.push({ ...r, decision });
-      }
+      replies.push(r.decision === undefined ? r : { ...r, decision: slim(r.decision) });
     }
   } finally {
     cells = undefined;

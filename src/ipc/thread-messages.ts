@@ -64,11 +64,14 @@ export interface LoadFailedAnswer {
   readonly error: { readonly code: ErrorCode | 'TOLLGATE_ERR_INTERNAL'; readonly message: string };
 }
 
-/** The server's answer to one request, kept small: the Decision without `patched`. */
+/** A Decision as it crosses back: no `patched` object and no `response.patch` (the body has it). */
+export type ThreadDecision = Omit<Decision, 'patched'>;
+
+/** The server's answer to one request, kept small. */
 export interface ThreadReply {
   readonly status: number;
   readonly body: string;
-  readonly decision?: Omit<Decision, 'patched'>;
+  readonly decision?: ThreadDecision;
   readonly error?: { readonly code: string; readonly message: string };
 }
 
