@@ -78,6 +78,12 @@ const POLICIES: Record<string, string> = {
     `await new Promise((r) => setTimeout(r, 10));\n    return 'async violation';`,
   ).replace('validate(ctx)', 'async validate(ctx)'),
   hang: validator('hang', 'return new Promise<undefined>(() => {});'),
+  'bad-thenable': validator(
+    'bad-thenable',
+    `const kind = ctx.object?.metadata?.annotations?.thenable;
+    if (kind === 'throws') return { then() { throw new Error('then threw'); } } as never;
+    return { then(ok: (v: unknown) => void) { ok({ then() { throw new Error('inner then threw'); } }); } } as never;`,
+  ),
   'hang-short': validator('hang-short', 'return new Promise<undefined>(() => {});', 'timeoutMs: 50,'),
   writer: validator(
     'writer',
@@ -139,6 +145,7 @@ const BINDINGS = [
   bindingYaml('garbage', 'garbage', { match: { namespaces: ['garbage'] } }),
   bindingYaml('shapes', 'shapes', { match: { namespaces: ['shapes'] } }),
   bindingYaml('async-ok', 'async-ok', { match: { namespaces: ['async'] } }),
+  bindingYaml('bad-thenable', 'bad-thenable', { match: { namespaces: ['bad-thenable'] } }),
   bindingYaml('hang-binding', 'hang', { timeoutMs: 40, match: { namespaces: ['hang'] } }),
   bindingYaml('hang-policy', 'hang-short', { match: { namespaces: ['hang'] } }),
   bindingYaml('hang-request', 'hang', { failurePolicy: 'allow', match: { namespaces: ['hang-request'] } }),
@@ -278,6 +285,16 @@ describe('evaluateReview', () => {
         new RegExp(`async boom \\(at .*rules/rejects/index\\.ts:${line}\\)`),
       );
       assert.equal(r.response.allowed, false);
+    });
+
+    it('a thenable whose then() throws is a policy failure, not an engine error', async () => {
+      for (const thenable of ['throws', 'resolves-to-throwing']) {
+        const d = await run('bad-thenable', { object: withAnnotations('bad-thenable', { thenable }) });
+        const r = record(d, 'bad-thenable');
+        assert.equal(r.error?.code, 'TOLLGATE_ERR_POLICY_THREW', thenable);
+        assert.match(r.error?.message ?? '', /then threw/);
+        assert.equal(d.response.allowed, false);
+      }
     });
 
     it('garbage results are TOLLGATE_ERR_POLICY_BAD_RESULT', async () => {

@@ -138,7 +138,8 @@ function isThenable(v: unknown): v is PromiseLike<unknown> {
 }
 
 function withTimeout<T>(p: PromiseLike<T>, ms: number, source: string): Promise<T | PolicyFailure> {
-  return new Promise((resolve) => {
+  // Never rejects: a thenable whose then() throws, or that resolves to one that does, is a policy failure.
+  return new Promise<T | PolicyFailure>((resolve) => {
     const t = setTimeout(
       () =>
         resolve(
@@ -146,17 +147,22 @@ function withTimeout<T>(p: PromiseLike<T>, ms: number, source: string): Promise<
         ),
       ms,
     );
-    p.then(
-      (v) => {
-        clearTimeout(t);
-        resolve(v);
-      },
-      (e: unknown) => {
-        clearTimeout(t);
-        resolve(failureFromThrow(e, source));
-      },
-    );
-  });
+    try {
+      p.then(
+        (v) => {
+          clearTimeout(t);
+          resolve(v);
+        },
+        (e: unknown) => {
+          clearTimeout(t);
+          resolve(failureFromThrow(e, source));
+        },
+      );
+    } catch (e) {
+      clearTimeout(t);
+      resolve(failureFromThrow(e, source));
+    }
+  }).catch((e: unknown) => failureFromThrow(e, source));
 }
 
 interface Pending {
