@@ -82,6 +82,7 @@ const POLICIES: Record<string, string> = {
     'bad-thenable',
     `const kind = ctx.object?.metadata?.annotations?.thenable;
     if (kind === 'throws') return { then() { throw new Error('then threw'); } } as never;
+    if (kind === 'getter') return Promise.resolve({ get violations(): string[] { throw new Error('getter then threw'); } });
     return { then(ok: (v: unknown) => void) { ok({ then() { throw new Error('inner then threw'); } }); } } as never;`,
   ),
   'hang-short': validator('hang-short', 'return new Promise<undefined>(() => {});', 'timeoutMs: 50,'),
@@ -288,7 +289,7 @@ describe('evaluateReview', () => {
     });
 
     it('a thenable whose then() throws is a policy failure, not an engine error', async () => {
-      for (const thenable of ['throws', 'resolves-to-throwing']) {
+      for (const thenable of ['throws', 'resolves-to-throwing', 'getter']) {
         const d = await run('bad-thenable', { object: withAnnotations('bad-thenable', { thenable }) });
         const r = record(d, 'bad-thenable');
         assert.equal(r.error?.code, 'TOLLGATE_ERR_POLICY_THREW', thenable);

@@ -241,7 +241,12 @@ export async function evaluateReview(
     let r = p.result;
     if (r instanceof Promise) {
       const settled = await r;
-      r = settled instanceof PolicyFailure ? settled : normalize(settled);
+      try {
+        r = settled instanceof PolicyFailure ? settled : normalize(settled);
+      } catch (e) {
+        // A result with a throwing getter (or a revoked Proxy) fails like a throwing policy.
+        r = failureFromThrow(e, p.candidate.binding.loaded.source);
+      }
     }
     records.push(record(p.candidate, r, p.start));
   }
