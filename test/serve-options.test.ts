@@ -90,7 +90,7 @@ describe('refusals at start', () => {
 });
 
 describe('--insecure-http with --auth-token-file', () => {
-  it('plain HTTP; webhook calls need the bearer token, probes do not', async () => {
+  it('plain HTTP; webhook calls need the bearer token, probes do not; --drain-linger serves pooled connections', async () => {
     const tokenFile = join(dir, 'token');
     writeFileSync(tokenFile, 's3cret-token\n');
     const server = await startServer({
@@ -113,6 +113,8 @@ describe('--insecure-http with --auth-token-file', () => {
         '--auth-token-file',
         tokenFile,
         '--no-watch',
+        '--drain-linger',
+        '2s',
       ],
     });
     try {
@@ -134,9 +136,23 @@ describe('--insecure-http with --auth-token-file', () => {
       const c = await RawConnection.open({ port: server.port, plain: true });
       assert.equal((await c.request('GET', '/healthz')).status, 200);
       assert.equal((await c.request('GET', '/readyz')).status, 200);
+      // Drain: the listen socket closes, but a request on a connection opened before still gets its
+      // answer (with Connection: close) while the worker lingers.
+      const stopped = server.stop();
+      const deadline = Date.now() + 10_000;
+      while (!server.logs().some((l) => String(l.msg).startsWith('draining')) && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      const late = await c.request('POST', '/validate', body, {
+        ...json,
+        Authorization: 'Bearer s3cret-token',
+      });
+      assert.equal(late.status, 200);
+      assert.equal(late.headers.connection?.toLowerCase(), 'close');
       c.close();
+      assert.equal(await stopped, 0, server.output());
     } finally {
-      assert.equal(await server.stop(), 0);
+      await server.stop();
     }
   });
 });

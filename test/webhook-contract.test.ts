@@ -604,21 +604,31 @@ describe('bad input (§7.18–27)', () => {
     );
     assertStatusBody(await c1.readResponse(), 413);
     await c1.waitClosed(5000);
-    // 20 MiB actually streamed (chunked, no Content-Length): cut off once past the limit.
+    // 20 MiB actually streamed (chunked, no Content-Length): answered 413 and cut off once past the
+    // limit, long before the upload ends.
     const c2 = await RawConnection.open({ port: server.port, ...tlsOpts() });
     await c2.write(
       'POST /validate HTTP/1.1\r\nHost: webhook.ns.svc\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n',
     );
     const chunk = Buffer.alloc(256 * 1024, 0x20);
+    const frame = Buffer.concat([
+      Buffer.from(`${chunk.length.toString(16)}\r\n`),
+      chunk,
+      Buffer.from('\r\n'),
+    ]);
     let sent = 0;
     while (sent < 20 * 1024 * 1024 && !c2.ended) {
-      await c2
-        .write(Buffer.concat([Buffer.from(`${chunk.length.toString(16)}\r\n`), chunk, Buffer.from('\r\n')]))
-        .catch(() => {});
+      const ok = await c2.write(frame).then(
+        () => true,
+        () => false,
+      );
+      if (!ok) break;
       sent += chunk.length;
     }
+    const answer = await c2.readResponse(5000).catch(() => undefined);
+    if (answer !== undefined) assertStatusBody(answer, 413);
     await c2.waitClosed(10_000);
-    assert.ok(sent < 20 * 1024 * 1024 || c2.ended, 'the server stopped the upload');
+    assert.ok(sent < 20 * 1024 * 1024, `the upload was cut off (after ${sent} bytes)`);
     c1.close();
     c2.close();
     const grown = pids.map((p, i) => rssKb(p) - (before[i] ?? 0));

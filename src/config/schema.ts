@@ -30,6 +30,7 @@ export interface ServeConfig {
   readonly timeoutMarginMs: number;
   readonly authTokenFile: string | undefined;
   readonly gracePeriodMs: number;
+  readonly drainLingerMs: number;
   readonly watch: boolean;
 }
 
@@ -205,6 +206,14 @@ export const SERVE_OPTIONS: readonly OptionSpec[] = [
       min: 0,
       max: 600_000,
     },
+  ),
+  opt(
+    'drainLingerMs',
+    'drain-linger',
+    'duration',
+    0,
+    'After draining, keep answering (with Connection: close) until no request came for this long, so pooled keep-alive connections close cleanly; 12s covers uWS idle closes.',
+    { min: 0, max: 600_000 },
   ),
   opt('watch', 'watch', 'bool', true, 'Hot-reload policies, bindings and data when their files change.'),
 ];

@@ -42,7 +42,10 @@ class PoolWorkerEngine implements WorkerEngine {
   }
 }
 
-export async function createWorkerEngine(source: PolicySetSource, config: ServeConfig): Promise<WorkerEngine> {
+export async function createWorkerEngine(
+  source: PolicySetSource,
+  config: ServeConfig,
+): Promise<WorkerEngine> {
   const pool = await PoolEngine.create(source, {
     threads: config.threads,
     maxQueue: config.maxQueue,

@@ -162,8 +162,10 @@ class Worker {
       { inFlight: this.server.inFlight, graceMs, generation: this.generation },
       `draining: ${why}`,
     );
+    const deadline = performance.now() + graceMs;
     const idle = await this.server.waitIdle(graceMs);
     if (!idle) this.log.warn({ inFlight: this.server.inFlight }, 'grace period over with requests in flight');
+    await this.linger(deadline);
     if (this.inCluster) {
       try {
         await sendAndWait({ type: 'tollgate:final-metrics', metrics: await registry.getMetricsAsJSON() });
@@ -179,6 +181,24 @@ class Worker {
     this.log.info('worker exiting');
     flushLogs();
     process.exit(0);
+  }
+
+  /**
+   * Pooled keep-alive connections (the API server keeps them 90 s) may still bring requests after the
+   * listen socket closed; those are answered with Connection: close. With --drain-linger, wait until no
+   * request came for that long (uWS closes idle connections after 8–12 s), so exiting resets nothing.
+   */
+  private async linger(deadline: number): Promise<void> {
+    const lingerMs = this.config.drainLingerMs;
+    if (lingerMs <= 0) return;
+    for (;;) {
+      const now = performance.now();
+      const quietFor = now - this.server.lastActivity;
+      if (this.server.inFlight === 0 && quietFor >= lingerMs) return;
+      if (now >= deadline) return;
+      const wait = Math.min(deadline - now, this.server.inFlight > 0 ? 50 : lingerMs - quietFor);
+      await new Promise((resolve) => setTimeout(resolve, Math.max(1, wait)));
+    }
   }
 
   async fatal(e: unknown): Promise<never> {

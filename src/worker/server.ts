@@ -166,12 +166,17 @@ export class WebhookServer {
     });
   }
 
+  /** performance.now() of the last request start or end (for the drain linger). */
+  lastActivity = performance.now();
+
   private begin(): void {
     this.inflight++;
+    this.lastActivity = performance.now();
   }
 
   private end(): void {
     this.inflight--;
+    this.lastActivity = performance.now();
     if (this.inflight === 0 && this.idleWaiters.length > 0) {
       const waiters = this.idleWaiters;
       this.idleWaiters = [];
@@ -184,6 +189,7 @@ export class WebhookServer {
    * and answered with a 500 Status.
    */
   private route(res: Uws.HttpResponse, req: Uws.HttpRequest): void {
+    this.lastActivity = performance.now();
     const method = req.getMethod().toUpperCase();
     const state: ResponseState = { aborted: false, done: false, head: method === 'HEAD' };
     try {
