@@ -55,6 +55,9 @@ test('SIGUSR2 replaces the workers one at a time with zero failed requests', asy
   } finally {
     stats = await load.stop();
   }
+  // A 503 "the engine is shutting down" here means a draining worker closed its engine while keep-alive
+  // connections accepted before the drain could still carry requests: the worker must keep answering
+  // (with Connection: close) until those connections are gone or the grace period ends.
   assert.equal(stats.failed, 0, `failed requests: ${stats.errors.slice(0, 5).join('; ')}`);
   assert.ok(stats.ok > 60, `answers: ${stats.ok}`);
   process.stdout.write(

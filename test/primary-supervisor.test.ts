@@ -1,12 +1,16 @@
 // The primary with real processes: a killed worker is respawned while the others keep answering, and
 // SIGTERM drains in-flight requests before everything exits 0.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { request as httpsRequest } from 'node:https';
+import { type AddressInfo, createServer } from 'node:net';
+import { join } from 'node:path';
 import { after, test } from 'node:test';
 import {
   isAlive,
   makeTree,
   post,
+  ROOT,
   review,
   type Served,
   sample,
@@ -84,16 +88,27 @@ test('a worker killed with SIGKILL is respawned while the other keeps serving', 
     );
     const crash = s.logs.find((l) => l.msg === 'worker exited unexpectedly: respawning');
     assert.equal(crash?.signal, 'SIGKILL');
-    assert.ok(
-      typeof crash?.respawnInMs === 'number' && crash.respawnInMs > 0,
-      'the respawn waits for its backoff',
+    assert.equal(crash?.respawnInMs, 250, 'the first respawn waits the base backoff');
+
+    // The respawned worker dies again before it has been stable: the backoff doubles.
+    const second = s.workerPids().get(0) as number;
+    process.kill(second, 'SIGKILL');
+    const again = await waitFor('the second crash', () =>
+      s.logs.find((l) => l.msg === 'worker exited unexpectedly: respawning' && l.workerPid === second),
     );
+    assert.equal(again.respawnInMs, 500);
+    assert.equal(again.crashes, 2);
+    await waitFor('slot 0 respawned again', () => {
+      const pid = s.workerPids().get(0);
+      return pid !== undefined && pid !== second ? pid : undefined;
+    });
+    assert.equal(sample(await s.metrics(), 'tollgate_worker_restarts_total{reason="crash"}'), 2);
   } finally {
     const stats = await load.stop();
     // Only requests already on the killed worker's connections can be lost (one per connection at most).
     assert.ok(
-      stats.failed <= 4,
-      `at most the in-flight requests of the killed worker fail: ${stats.errors.join('; ')}`,
+      stats.failed <= 8,
+      `at most the in-flight requests of the killed workers fail: ${stats.errors.join('; ')}`,
     );
     assert.ok(stats.ok > 40);
   }
@@ -195,4 +210,65 @@ test('SIGTERM with a request that outlasts the grace period: everything is gone 
   for (const pid of pids) await waitFor(`worker ${pid} gone`, () => (isAlive(pid) ? undefined : true), 5_000);
   // The 20 s evaluation was cut short: the client got an error or a failure answer, not an allow.
   assert.notEqual(await outcome, 'answered 200');
+});
+
+test('a worker that cannot listen fails the start: exit 2 with the error code, nothing respawned or left', async () => {
+  const tree = setup();
+  const taken = createServer();
+  await new Promise<void>((r) => taken.listen(0, '127.0.0.1', () => r()));
+  cleanups.push(() => new Promise<void>((r) => taken.close(() => r())));
+  const port = (taken.address() as AddressInfo).port;
+  const proc = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      join(ROOT, 'test/helpers/tollgate-cli.ts'),
+      'serve',
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '--metrics-port',
+      '0',
+      '--workers',
+      '2',
+      '--tls-cert',
+      tree.cert,
+      '--tls-key',
+      tree.key,
+      '--rules',
+      tree.rules,
+      '--config',
+      tree.config,
+      '--cache-dir',
+      tree.cacheDir,
+    ],
+    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], detached: true },
+  );
+  cleanups.push(() => {
+    try {
+      process.kill(-(proc.pid as number), 'SIGKILL');
+    } catch {
+      // gone
+    }
+  });
+  let out = '';
+  proc.stdout?.setEncoding('utf8').on('data', (c: string) => {
+    out += c;
+  });
+  proc.stderr?.setEncoding('utf8').on('data', (c: string) => {
+    out += c;
+  });
+  const code = await new Promise<number | null>((r) => proc.once('exit', (c) => r(c)));
+  assert.equal(code, 2, out.slice(-2000));
+  assert.match(
+    out,
+    /tollgate serve: a worker failed to start: cannot listen on 127\.0\.0\.1:\d+.*\[TOLLGATE_ERR_LISTEN\]/,
+  );
+  assert.doesNotMatch(out, /respawning/);
+  const forked = [...out.matchAll(/"role":"worker".*?"pid":(\d+)|"pid":(\d+),"role":"worker"/g)].map((m) =>
+    Number(m[1] ?? m[2]),
+  );
+  for (const pid of forked) assert.ok(!isAlive(pid), `worker ${pid} is gone`);
 });

@@ -6,8 +6,10 @@
  */
 import cluster, { type Worker } from 'node:cluster';
 import type { PolicySetSource } from '../engine/types.js';
+import { ERRORS, type ErrorCode, TollgateError } from '../errors.js';
 import {
   dispatch,
+  type ErrorValue,
   isWorkerMessage,
   type MetricsSnapshot,
   type PrimaryMessage,
@@ -47,7 +49,7 @@ class Managed {
   lastMetrics: MetricsSnapshot | undefined;
   /** Set when the primary asked it to stop: its exit is not a crash. */
   retiring = false;
-  fatal: string | undefined;
+  fatal: ErrorValue | undefined;
   readonly exited: Promise<{ code: number | null; signal: string | null }>;
   private readyWaiters: ((ok: boolean) => void)[] = [];
 
@@ -97,6 +99,10 @@ class Managed {
   }
 }
 
+function delay(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
 interface Slot {
   readonly index: number;
   current: Managed | undefined;
@@ -113,6 +119,7 @@ export class Supervisor {
   private readonly all = new Set<Managed>();
   private readonly byWorker = new Map<Worker, Managed>();
   private stopping = false;
+  private starting = false;
   private restartChain: Promise<void> = Promise.resolve();
   private metricsSeq = 0;
   private readonly pendingMetrics = new Map<number, PendingMetrics>();
@@ -138,16 +145,38 @@ export class Supervisor {
     cluster.on('exit', this.onExit);
   }
 
-  /** Fork every slot and wait until all are ready. Throws (after stopping them) if one cannot start. */
+  /**
+   * Fork every slot and wait until all are ready. The first worker that cannot start (it exits, says
+   * `fatal`, or is not ready in time) stops them all and fails the start: nothing is respawned then.
+   */
   async start(): Promise<void> {
+    this.starting = true;
     const started = this.slots.map((s) => this.fork(s));
-    const results = await Promise.all(started.map((w) => w.whenReady(this.startTimeoutMs)));
-    const failed = started.filter((_, i) => !results[i]);
-    if (failed.length > 0) {
-      const why = failed.map((w) => w.fatal ?? `worker ${w.slot} did not get ready`).join('; ');
+    const failed = await new Promise<Managed | undefined>((resolve) => {
+      let pending = started.length;
+      for (const w of started) {
+        void w.whenReady(this.startTimeoutMs).then((ok) => {
+          if (!ok) resolve(w);
+          else if (--pending === 0) resolve(undefined);
+        });
+      }
+    });
+    if (failed !== undefined) {
+      // The reason arrives as a `fatal` message just before the exit; give a slow one a moment.
+      if (failed.fatal === undefined && failed.state !== 'exited')
+        await Promise.race([failed.exited, delay(1000)]);
+      const fatal = failed.fatal;
       await this.shutdown();
-      throw new Error(`workers failed to start: ${why}`);
+      if (fatal !== undefined) {
+        const code = Object.hasOwn(ERRORS, fatal.code) ? (fatal.code as ErrorCode) : 'TOLLGATE_ERR_INTERNAL';
+        throw new TollgateError(code, `a worker failed to start: ${fatal.message}`);
+      }
+      throw new TollgateError(
+        'TOLLGATE_ERR_LISTEN',
+        `worker ${failed.slot} exited or was not ready within ${this.startTimeoutMs} ms (see its log)`,
+      );
     }
+    this.starting = false;
     this.log.info({ workers: this.slots.length }, 'all workers ready');
   }
 
@@ -361,7 +390,7 @@ export class Supervisor {
         w.lastMetrics = m.metrics;
       },
       'tollgate:fatal': (m) => {
-        w.fatal = `${m.error.message} [${m.error.code}]`;
+        w.fatal = m.error;
         this.log.error(
           { slot: w.slot, workerPid: w.pid, code: m.error.code, err: m.error.message },
           'worker cannot start',
@@ -383,8 +412,7 @@ export class Supervisor {
     const slot = this.slots[w.slot];
     if (slot === undefined || slot.current !== w) return; // replaced: its successor holds the slot
     slot.current = undefined;
-    if (this.stopping) return;
-    if (w.retiring) return;
+    if (this.stopping || this.starting || w.retiring) return;
     // A crash: respawn with backoff. A worker that had been serving for a while starts afresh.
     if (wasReady && Date.now() - w.readyAt >= this.stableMs) slot.crashes = 0;
     slot.crashes++;
