@@ -13,8 +13,8 @@ import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { importPolicies } from '../src/engine/policy-set.js';
 import type { CompiledPolicy } from '../src/engine/types.js';
-import { caseReview, checkCase, constraintFor, readCorpus } from './corpus/corpus.js';
-import { compileRules, evaluateWith } from './corpus/harness.js';
+import { asDeployment, caseReview, checkCase, constraintFor, readCorpus } from './corpus/corpus.js';
+import { allViolations, compileRules, evaluateWith, failures } from './corpus/harness.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const corpusDir = process.env.TOLLGATE_CORPUS ?? resolve(repoRoot, '../shared/corpus');
@@ -23,10 +23,10 @@ const corpus = readCorpus(corpusDir);
 const compiled = await compileRules(resolve(repoRoot, 'rules'));
 const loaded = await importPolicies(compiled);
 /** Lower-cased policy name or alias → the compiled policy that declares it. */
-const byName = new Map<string, { compiled: CompiledPolicy; name: string }>();
+const byName = new Map<string, { compiled: CompiledPolicy; name: string; autogen: boolean }>();
 loaded.forEach((p, i) => {
   for (const n of [p.name, ...p.aliases])
-    byName.set(n.toLowerCase(), { compiled: compiled[i]!, name: p.name });
+    byName.set(n.toLowerCase(), { compiled: compiled[i]!, name: p.name, autogen: p.autogen });
 });
 
 interface Row {
@@ -125,6 +125,38 @@ describe('Gatekeeper library corpus', () => {
           }
           assert.deepEqual(problems, [], `${p.folder} ${c.name}`);
         });
+      }
+    });
+  }
+});
+
+/**
+ * Autogen parity (Tollgate's own property, not gator's): a constraint on Pods also covers the pod
+ * templates of workloads, so every Pod case of an autogen policy, wrapped in a Deployment, must get the
+ * same number of violations, each with a path under `spec.template`.
+ */
+describe('Gatekeeper library corpus: the same pods as Deployments (autogen)', () => {
+  for (const p of corpus) {
+    const target = byName.get(p.policy.toLowerCase());
+    const podCases = p.cases.filter((c) => c.object.kind === 'Pod' && c.expectSource === 'suite');
+    if (target === undefined || !target.autogen || podCases.length === 0) continue;
+    it(`${p.policy} → ${target.name}`, async () => {
+      for (const c of podCases) {
+        const constraint = [constraintFor(p, c)];
+        const asPod = await evaluateWith(target.compiled, constraint, c.inventory, caseReview(c));
+        const wrapped = { ...c, object: asDeployment(c.object) };
+        const asWorkload = await evaluateWith(target.compiled, constraint, c.inventory, caseReview(wrapped));
+        assert.deepEqual(failures(asWorkload.decision), [], c.name);
+        const pod = allViolations(asPod.decision);
+        const workload = allViolations(asWorkload.decision);
+        assert.equal(
+          workload.length,
+          pod.length,
+          `${c.name}: ${JSON.stringify(workload.map((v) => v.message))}`,
+        );
+        for (const v of workload) {
+          if (v.path !== undefined) assert.match(v.path, /^spec\.template\./, `${c.name}: ${v.path}`);
+        }
       }
     });
   }

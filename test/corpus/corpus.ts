@@ -118,3 +118,20 @@ export function checkCase(c: CorpusCase, d: Decision): string[] {
   if (problems.length > 0) problems.push(`messages: ${JSON.stringify(messages)}`);
   return problems;
 }
+
+/** A Pod as the pod template of a Deployment in the same namespace (for autogen checks). */
+export function asDeployment(pod: KubeObject): KubeObject {
+  const { name, namespace, ...templateMeta } = pod.metadata ?? {};
+  const metadata: NonNullable<KubeObject['metadata']> = { name: `${name ?? 'pod'}-deployment` };
+  if (typeof namespace === 'string') metadata.namespace = namespace;
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata,
+    spec: {
+      replicas: 1,
+      selector: { matchLabels: { app: 'corpus' } },
+      template: { metadata: templateMeta, spec: pod.spec },
+    },
+  };
+}
