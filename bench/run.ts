@@ -193,24 +193,36 @@ async function startAll(
   const todo = which.filter((n) => results[n]!.unavailable === undefined);
   progress(`starting ${todo.join(', ')} (${variant} policy set) …`);
   const settled = await Promise.allSettled(todo.map((n) => startContestant(n, context(variant), allow2k)));
-  let failure: unknown;
+  // A contestant that does not start, or answers differently from the others, is reported with the reason
+  // and left out; the others still run.
+  const leaveOut = (n: ContestantName, why: string) => {
+    // Unavailable for the main policy set voids its goals; for a 50-binding set only that set is skipped.
+    if (variant === 'seed') results[n]!.unavailable = why;
+    else results[n]!.skipped = { ...results[n]!.skipped, [variant]: why };
+    progress(
+      `${n}: ${variant === 'seed' ? 'unavailable' : `${variant} set skipped`} — ${why.split('\n')[0]}`,
+    );
+  };
   settled.forEach((s, i) => {
     const n = todo[i]!;
     if (s.status === 'fulfilled') {
       runningNow.set(n, s.value);
       running.add(s.value);
       results[n]!.command = s.value.command;
-    } else if (s.reason instanceof Unavailable) {
-      results[n]!.unavailable = s.reason.message;
-      progress(`${n}: unavailable — ${s.reason.message.split('\n')[0]}`);
-    } else failure ??= s.reason;
+    } else {
+      const e = s.reason as Error;
+      leaveOut(n, e instanceof Unavailable ? e.message : `did not start: ${e.message}`);
+    }
   });
-  try {
-    if (failure !== undefined) throw failure;
-    for (const r of runningNow.values()) await checkAnswers(r, allow2k, denyBody);
-  } catch (e) {
-    await stopAll(runningNow);
-    throw e;
+  for (const [n, r] of [...runningNow]) {
+    try {
+      await checkAnswers(r, allow2k, denyBody);
+    } catch (e) {
+      leaveOut(n, `answers differ from the other contestants: ${(e as Error).message}`);
+      await r.stop();
+      running.delete(r);
+      runningNow.delete(n);
+    }
   }
   return runningNow;
 }

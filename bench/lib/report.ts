@@ -7,6 +7,8 @@ export interface ContestantResult {
   name: string;
   /** Why it did not run (not installed, command not implemented yet ...). */
   unavailable?: string;
+  /** Policy sets it could not run, with the reason (it ran the main one). */
+  skipped?: Record<string, string>;
   command?: string;
   errors?: number;
   /** Saturation throughput, 2 KB bodies, 32 connections: median and each repetition. */
@@ -143,6 +145,11 @@ export function renderMarkdown(r: BenchResults): string {
     );
   }
   for (const n of r.notes) lines.push('', `Note: ${n}`);
+  for (const c of rows) {
+    for (const [set, why] of Object.entries(c.skipped ?? {})) {
+      lines.push('', `Note: ${c.name} did not run the ${set} set: ${why.split('\n')[0]}`);
+    }
+  }
   lines.push('', `Common rate: ${fmt(r.commonRate)} req/s (70 % of the slowest contestant's maximum).`, '');
   lines.push('| ratio (saturation throughput) | value |', '|---|---:|');
   for (const [k, v] of Object.entries(r.ratios)) lines.push(`| ${k.replace(/_/g, ' ')} | ${v ?? '–'} |`);
