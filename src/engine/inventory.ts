@@ -9,9 +9,18 @@ function isObject(v: unknown): v is KubeObject {
   );
 }
 
-/** Cluster objects from `--data`, indexed by kind; frozen so policies cannot change them. */
+/**
+ * Cluster objects from `--data`, indexed by kind and by namespace/name; frozen (objects and the lists
+ * `list()` returns) so a policy can neither change them nor leak state from one request to the next.
+ */
 export function createInventory(objects: readonly unknown[]): Inventory {
   const byKind = new Map<string, KubeObject[]>();
+  const byName = new Map<string, KubeObject>();
+  const ns = (o: KubeObject) =>
+    typeof o.metadata?.namespace === 'string' ? o.metadata.namespace : undefined;
+  // Kind, namespace and name joined by a character none of them can contain.
+  const key = (kind: string, name: unknown, namespace: string | undefined) =>
+    `${kind}\u0000${namespace ?? ''}\u0000${String(name)}`;
   for (const o of objects) {
     if (!isObject(o)) continue;
     deepFreeze(o);
@@ -22,24 +31,27 @@ export function createInventory(objects: readonly unknown[]): Inventory {
       byKind.set(kind, list);
     }
     list.push(o);
+    const k = key(kind, o.metadata?.name, ns(o));
+    if (typeof o.metadata?.name === 'string' && !byName.has(k)) byName.set(k, o);
   }
-  const ns = (o: KubeObject) =>
-    typeof o.metadata?.namespace === 'string' ? o.metadata.namespace : undefined;
+  for (const list of byKind.values()) Object.freeze(list);
   return {
     list(kind, opts = {}) {
       const all = byKind.get(kind) ?? EMPTY;
       if (opts.apiVersion === undefined && opts.namespace === undefined) return all;
-      return all.filter(
-        (o) =>
-          (opts.apiVersion === undefined || o.apiVersion === opts.apiVersion) &&
-          (opts.namespace === undefined || ns(o) === opts.namespace),
+      return Object.freeze(
+        all.filter(
+          (o) =>
+            (opts.apiVersion === undefined || o.apiVersion === opts.apiVersion) &&
+            (opts.namespace === undefined || ns(o) === opts.namespace),
+        ),
       );
     },
     get(kind, name, namespace) {
-      return (byKind.get(kind) ?? EMPTY).find((o) => o.metadata?.name === name && ns(o) === namespace);
+      return byName.get(key(kind, name, namespace));
     },
     namespace(name) {
-      return (byKind.get('Namespace') ?? EMPTY).find((o) => o.metadata?.name === name);
+      return byName.get(key('Namespace', name, undefined));
     },
   };
 }
