@@ -15,7 +15,9 @@ const ALLOWED =
 test('SIGUSR2 replaces the workers one at a time with zero failed requests', async () => {
   const tree = makeTree('registry.good');
   cleanups.push(() => tree.remove());
-  const s = await serve(tree, { workers: 2 });
+  // --drain-linger: a draining worker keeps answering (with Connection: close) on the keep-alive
+  // connections it already has until they have been quiet for 1 s, so none is cut with a request on it.
+  const s = await serve(tree, { workers: 2, extra: ['--drain-linger', '1s'] });
   cleanups.push(() => s.kill());
   const before = new Map(s.workerPids());
   assert.equal(before.size, 2);
@@ -56,8 +58,7 @@ test('SIGUSR2 replaces the workers one at a time with zero failed requests', asy
     stats = await load.stop();
   }
   // A 503 "the engine is shutting down" here means a draining worker closed its engine while keep-alive
-  // connections accepted before the drain could still carry requests: the worker must keep answering
-  // (with Connection: close) until those connections are gone or the grace period ends.
+  // connections accepted before the drain could still carry requests (see --drain-linger).
   assert.equal(stats.failed, 0, `failed requests: ${stats.errors.slice(0, 5).join('; ')}`);
   assert.ok(stats.ok > 60, `answers: ${stats.ok}`);
   process.stdout.write(
