@@ -399,8 +399,9 @@ function logReply(log: Logger, endpoint: Endpoint, reply: EngineReply, seconds: 
   const d: Decision | undefined = reply.decision;
   if (d === undefined) {
     const fields = { endpoint, status: reply.status, code: reply.error?.code, durationMs };
+    // 4xx messages can quote the request (JSON.parse errors include a snippet): log the code only.
     if (reply.status >= 500) log.error(fields, reply.error?.message ?? 'error');
-    else log.info(fields, reply.error?.message ?? 'rejected');
+    else log.info(fields, 'request rejected');
     return;
   }
   const violated = d.evaluations
