@@ -86,6 +86,11 @@ const POLICIES: Record<string, string> = {
     return { then(ok: (v: unknown) => void) { ok({ then() { throw new Error('inner then threw'); } }); } } as never;`,
   ),
   'hang-short': validator('hang-short', 'return new Promise<undefined>(() => {});', 'timeoutMs: 50,'),
+  'params-writer': validator(
+    'params-writer',
+    `(ctx.params as { list: string[] }).list.push('leak');\n    return [];`,
+    "parameters: { type: 'object', properties: { list: { type: 'array', default: ['a'] } } },",
+  ),
   writer: validator(
     'writer',
     `(ctx.object as { metadata: { name: string } }).metadata.name = 'changed';\n    return [];`,
@@ -151,6 +156,7 @@ const BINDINGS = [
   bindingYaml('hang-policy', 'hang-short', { match: { namespaces: ['hang'] } }),
   bindingYaml('hang-request', 'hang', { failurePolicy: 'allow', match: { namespaces: ['hang-request'] } }),
   bindingYaml('writer', 'writer', { match: { namespaces: ['writer'] } }),
+  bindingYaml('params-writer', 'params-writer', { match: { namespaces: ['params-writer'] } }),
   bindingYaml('echo', 'echo', { match: { namespaces: ['echo'] } }),
   bindingYaml('label-a', 'label-a', { match: { namespaces: ['mutate'] } }),
   bindingYaml('label-b', 'label-b-sees-a', { match: { namespaces: ['mutate'] } }),
@@ -361,6 +367,14 @@ describe('evaluateReview', () => {
       });
       assert.equal(record(frozen, 'writer').error?.code, 'TOLLGATE_ERR_POLICY_THREW');
       assert.match(record(frozen, 'writer').error?.message ?? '', /read.only|Cannot assign/);
+    });
+
+    it('parameters are frozen: a policy cannot carry state from one request to the next', async () => {
+      for (let i = 0; i < 2; i++) {
+        const d = await run('params-writer');
+        assert.equal(record(d, 'params-writer').error?.code, 'TOLLGATE_ERR_POLICY_THREW');
+      }
+      assert.deepEqual(set.bindings.find((b) => b.name === 'params-writer')?.params, { list: ['a'] });
     });
 
     it('ctx carries the request, binding and objects for every operation', async () => {

@@ -12,7 +12,7 @@ import {
   parseBinding,
   validTimeout,
 } from './bindings.js';
-import { createInventory } from './inventory.js';
+import { createInventory, deepFreeze } from './inventory.js';
 import { compileMatch, type MatchPredicate } from './match.js';
 import type { BindingSpec, CompiledPolicy, LoadedPolicy, PolicySetSource, SourceDocument } from './types.js';
 
@@ -188,7 +188,8 @@ export async function buildPolicySet(source: PolicySetSource): Promise<PolicySet
     bindings.push({
       ...spec,
       loaded: policy,
-      params: params,
+      // Frozen: one object serves every request, so a policy that wrote to ctx.params would leak state.
+      params: deepFreeze(params),
       matches: compileMatch(spec.match),
       kinds: expandKinds(spec.match?.kinds ?? policy.match.kinds),
       operations: spec.match?.operations ?? policy.match.operations,
