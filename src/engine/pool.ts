@@ -13,26 +13,39 @@
  * `evaluate` copies `body` once into the batch buffer (the caller may reuse its buffer afterwards).
  *
  * How a request travels (the hop is the main cost, so it is paid per batch, not per request):
+ * - piscina owns the threads: creation, heap limits, termination and replacement. Each thread runs one
+ *   long piscina task, `serve`, holding a MessagePort (its lane). Batches travel on the lanes, not as
+ *   piscina tasks: piscina's per-task bookkeeping measured several times a plain port round trip (see
+ *   bench/pool-hop.bench.ts and the figures in its results).
  * - Requests queue here (bounded by `maxQueue`; beyond it they are answered at once with 503
  *   TOLLGATE_ERR_POOL_OVERLOADED, no Retry-After: the API server applies the webhook's failurePolicy).
- * - Whenever a thread is free (on `setImmediate` after arrivals, and at once when a batch completes),
- *   everything queued is split over the free threads: one piscina task per thread, its bodies packed into
- *   one ArrayBuffer that is transferred. Under load, batches grow by themselves while threads are busy.
+ * - Whenever a lane is free (on `setImmediate` after arrivals, and at once when a batch completes),
+ *   everything queued is split over the free lanes, one batch each, its bodies packed into one
+ *   ArrayBuffer that is transferred. Under load, batches grow by themselves while threads are busy.
  * - The thread decodes each body once, evaluates (handleRequest, in order) and answers every request with
  *   {status, body, decision}; the decision travels without `patched` and `response.patch` (the body has
  *   them), its evaluations (binding, policy, outcome, durationNs, error code) stay for metrics.
  *
- * Deadlines. A request's deadline is `timeoutMs` (the request's, else the option) from arrival. Each batch
- * carries a SharedArrayBuffer progress slot where the thread publishes the item and binding it runs and
- * that binding's deadline (its timeoutMs, bounded by the request's). A watchdog (every `watchdogMs`) reads
- * the slots: a binding past its deadline, or an item past the request's, means the thread is stuck
- * (a synchronous loop can't be interrupted from inside). The watchdog then answers the stuck request by
- * the binding's failure policy (403 TOLLGATE_ERR_POLICY_TIMEOUT naming the binding, or allowed with a
- * warning under failurePolicy allow unless an earlier binding of the same request had denied), aborts the
- * piscina task (piscina terminates that thread and starts a replacement), and requeues the batch's other
- * requests, which are pure and are evaluated again elsewhere. A thread that dies of its heap limit
- * (ERR_WORKER_OUT_OF_MEMORY) or crashes is handled the same way with TOLLGATE_ERR_POLICY_CRASHED.
- * Queued requests that reach their deadline before a thread takes them get a 503.
+ * Deadlines. A request's deadline is `timeoutMs` (the request's, else the option) from arrival. Each lane
+ * has a SharedArrayBuffer progress slot where the thread publishes the item and binding it runs and that
+ * binding's deadline (its timeoutMs, bounded by the request's). A watchdog (every `watchdogMs`) reads the
+ * slots: a binding past its deadline, or an item past the request's, means the thread is stuck (a
+ * synchronous loop can't be interrupted from inside). The watchdog then answers the stuck request by the
+ * binding's failure policy (403 TOLLGATE_ERR_POLICY_TIMEOUT naming the binding, or allowed with a warning
+ * under failurePolicy allow unless an earlier binding of the same request had denied), aborts the lane's
+ * serve task (piscina terminates that thread and starts a replacement, which gets a new lane), and
+ * requeues the batch's other requests, which are pure and are evaluated again elsewhere. A thread that
+ * dies of its heap limit (ERR_WORKER_OUT_OF_MEMORY) or crashes is handled the same way with
+ * TOLLGATE_ERR_POLICY_CRASHED. Queued requests that reach their deadline before a lane takes them get a
+ * 503. A policy that loops after an `await` is not inside a binding call any more: the request deadline
+ * stops it, and the binding it entered last is named.
+ *
+ * Limits: piscina stops replacing threads for good once a new thread fails before it is ready (its
+ * `workerFailsDuringBootstrap` latch); and the group stops opening lanes after 3 replacement threads in a
+ * row failed to build the set. Both need a set that builds once and then not (a policy whose module code
+ * depends on chance); requests then get 503s at their deadlines.
+ *
+ * An open engine keeps the process alive (its serve tasks are in flight): close() it.
  *
  * Reload builds a second piscina pool from the new source and waits until every one of its threads has
  * built the set (a broken set rejects and the new pool is destroyed); then one assignment switches new
@@ -43,21 +56,25 @@ import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { ResourceLimits } from 'node:worker_threads';
+import { MessageChannel, type MessagePort, type ResourceLimits } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { decodeReview } from '../admission/decode.js';
 import { encodeReview, encodeStatus, sanitizeWarnings } from '../admission/encode.js';
 import type { AdmissionResponse } from '../admission/types.js';
 import { describeError, type ErrorCode, TollgateError } from '../errors.js';
 import {
+  type BatchAnswer,
   type BatchItem,
   type BatchTask,
   type BindingSummary,
+  type FromLane,
   type FromThread,
-  type HelloTask,
+  type LoadFailedAnswer,
   now,
   Progress,
+  type ServeTask,
   type ThreadInit,
+  type ToLane,
   unexpected,
 } from '../ipc/thread-messages.js';
 import { poolQueueDepth, poolRejected, poolUtilization, threadRestarts } from '../metrics/index.js';
@@ -196,14 +213,23 @@ interface Job {
   done: boolean;
 }
 
-/** One piscina task: jobs evaluated in order on one thread. */
-interface Batch {
+/**
+ * One thread's lane: its serve task (piscina) and the port batches travel on, one batch at a time, and
+ * the thread's progress slot.
+ */
+interface Lane {
   readonly group: ThreadGroup;
-  readonly jobs: readonly Job[];
+  readonly port: MessagePort;
+  readonly abort: AbortController;
   readonly cells: Int32Array;
   readonly bindingDeadline: Float64Array;
-  readonly abort: AbortController;
-  stopped: boolean;
+  /** The thread has built its set. */
+  ready: boolean;
+  /** The batch on the thread, if any. */
+  batch: readonly Job[] | undefined;
+  batchStart: number;
+  /** Torn down (killed, died, closed): whatever the thread still says is ignored. */
+  ended: boolean;
 }
 
 /**
@@ -266,24 +292,40 @@ export function failureReply(
 }
 
 interface GroupEvents {
-  /** A thread died while idle (piscina replaces it). */
-  readonly idleCrash: () => void;
-  readonly threadReady: () => void;
+  /** A lane's thread has built the set: queued requests may go. */
+  readonly ready: () => void;
+  /** A batch came back. */
+  readonly answer: (lane: Lane, jobs: readonly Job[], a: BatchAnswer) => void;
+  /** A lane's thread died under it, not by our hand (heap limit or crash); piscina replaces the thread. */
+  readonly died: (lane: Lane, error: unknown) => void;
 }
 
-/** One piscina pool serving one policy set. */
+function isLoadFailed(v: unknown): v is LoadFailedAnswer {
+  return typeof v === 'object' && v !== null && (v as { type?: unknown }).type === 'load-failed';
+}
+
+/** Replacement threads that fail to build the set in a row before the group stops replacing them. */
+const MAX_REPLACE_FAILURES = 3;
+
+/** One piscina pool serving one policy set: one lane per thread. */
 class ThreadGroup {
-  readonly inFlight = new Set<Batch>();
+  readonly lanes = new Set<Lane>();
+  bindings: readonly BindingSummary[] = [];
+  /** Time threads spent on batches (ms), finished batches only. */
+  private busyMs = 0;
+  private closing = false;
+  private replaceFailures = 0;
   private idle: (() => void)[] = [];
+  private starting: { pending: number; resolve: () => void; reject: (e: unknown) => void } | undefined;
 
   private constructor(
-    readonly piscina: Piscina<HelloTask | BatchTask, FromThread>,
-    readonly bindings: readonly BindingSummary[],
+    readonly piscina: Piscina<ServeTask, FromThread>,
+    private readonly events: GroupEvents,
   ) {}
 
   /** Start the threads and wait until every one has built the set; a broken set rejects. */
   static async start(source: PolicySetSource, o: Resolved, events: GroupEvents): Promise<ThreadGroup> {
-    const piscina = new Piscina<HelloTask | BatchTask, FromThread>({
+    const piscina = new Piscina<ServeTask, FromThread>({
       filename: await taskModule(),
       minThreads: o.threads,
       maxThreads: o.threads,
@@ -291,65 +333,169 @@ class ThreadGroup {
       concurrentTasksPerWorker: 1,
       resourceLimits: o.resourceLimits,
       workerData: { source } satisfies ThreadInit,
+      // Serve tasks never finish: piscina's run-time histogram says nothing; the lanes keep time instead.
+      recordTiming: false,
     });
-    piscina.on('error', () => events.idleCrash());
-    // A replacement thread is ready: queued requests may go.
-    piscina.on('workerCreate', () => events.threadReady());
+    // Every thread runs a serve task, so a dying thread fails that task; an 'error' with no task left
+    // (a thread dying between tasks) has nothing to answer, and piscina replaces the thread.
+    piscina.on('error', () => {});
+    const g = new ThreadGroup(piscina, events);
     let timer: NodeJS.Timeout | undefined;
     try {
-      // One hello per thread: a thread answers only once its set is built, and each is busy until then,
-      // so piscina hands the hellos to distinct threads.
-      const hellos = Promise.all(Array.from({ length: o.threads }, () => piscina.run({ type: 'hello' })));
-      const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () =>
-            reject(
-              new TollgateError(
-                'TOLLGATE_ERR_POLICY_TIMEOUT',
-                `pool threads did not load the policy set within ${o.loadTimeoutMs} ms (does a policy loop at module level?)`,
-              ),
+      const started = new Promise<void>((resolve, reject) => {
+        g.starting = { pending: o.threads, resolve, reject };
+        timer = setTimeout(() => {
+          reject(
+            new TollgateError(
+              'TOLLGATE_ERR_POLICY_TIMEOUT',
+              `pool threads did not load the policy set within ${o.loadTimeoutMs} ms (does a policy loop at module level?)`,
             ),
-          o.loadTimeoutMs,
-        );
+          );
+        }, o.loadTimeoutMs);
       });
-      const answers = await Promise.race([hellos, timeout]).catch((e: unknown) => {
-        if (e instanceof TollgateError) throw e;
-        throw new TollgateError(
-          'TOLLGATE_ERR_POLICY_CRASHED',
-          `a pool thread died while loading the policy set: ${describeError(e)}`,
-        );
-      });
-      let bindings: readonly BindingSummary[] = [];
-      for (const a of answers) {
-        switch (a.type) {
-          case 'ready':
-            bindings = a.bindings;
-            break;
-          case 'load-failed':
-            throw new TollgateError(a.error.code, a.error.message);
-          case 'batch-done':
-            throw new TollgateError('TOLLGATE_ERR_INTERNAL', 'a pool thread answered hello with a batch');
-          default:
-            unexpected(a);
-        }
-      }
-      return new ThreadGroup(piscina, bindings);
+      for (let i = 0; i < o.threads; i++) g.open();
+      await started;
+      return g;
     } catch (e) {
-      await piscina.destroy();
+      g.starting = undefined;
+      await g.destroy();
       throw e;
     } finally {
       clearTimeout(timer);
     }
   }
 
-  settle(b: Batch): void {
-    this.inFlight.delete(b);
-    if (this.inFlight.size === 0) for (const resolve of this.idle.splice(0)) resolve();
+  private open(): void {
+    const { port1, port2 } = new MessageChannel();
+    const progress = new SharedArrayBuffer(Progress.BYTES);
+    const cells = new Int32Array(progress, 0, Progress.INT32_CELLS);
+    cells[Progress.ITEM] = -1;
+    cells[Progress.BINDING] = -1;
+    const lane: Lane = {
+      group: this,
+      port: port1,
+      abort: new AbortController(),
+      cells,
+      bindingDeadline: new Float64Array(progress, Progress.DEADLINE_BYTE, 1),
+      ready: false,
+      batch: undefined,
+      batchStart: 0,
+      ended: false,
+    };
+    this.lanes.add(lane);
+    port1.on('message', (m: FromLane) => this.onMessage(lane, m));
+    // Goes to the thread without a serve task: a new one, or the replacement piscina starts for a dead one.
+    this.piscina
+      .run({ type: 'serve', port: port2, progress }, { transferList: [port2], signal: lane.abort.signal })
+      .then(
+        (end) => this.onEnd(lane, end),
+        (e: unknown) => this.onEnd(lane, e),
+      );
   }
 
+  private onMessage(lane: Lane, m: FromLane): void {
+    switch (m.type) {
+      case 'ready':
+        if (lane.ended) return;
+        this.bindings = m.bindings;
+        lane.ready = true;
+        this.replaceFailures = 0;
+        if (this.starting !== undefined) {
+          if (--this.starting.pending === 0) {
+            this.starting.resolve();
+            this.starting = undefined;
+          }
+        } else this.events.ready();
+        break;
+      case 'batch-done': {
+        const jobs = lane.batch;
+        if (lane.ended || jobs === undefined) return;
+        lane.batch = undefined;
+        this.busyMs += now() - lane.batchStart;
+        this.events.answer(lane, jobs, m);
+        this.checkIdle();
+        break;
+      }
+      default:
+        unexpected(m);
+    }
+  }
+
+  /** The serve task ended: stopped by us, killed by the watchdog (aborted), or the thread died. */
+  private onEnd(lane: Lane, end: unknown): void {
+    const byUs = lane.ended;
+    lane.ended = true;
+    this.lanes.delete(lane);
+    lane.port.close();
+    const failed = isLoadFailed(end) ? end : undefined;
+    if (this.starting !== undefined) {
+      this.starting.reject(
+        failed !== undefined
+          ? new TollgateError(failed.error.code, failed.error.message)
+          : new TollgateError(
+              'TOLLGATE_ERR_POLICY_CRASHED',
+              `a pool thread died while loading the policy set: ${describeError(end)}`,
+            ),
+      );
+      return;
+    }
+    if (this.closing) {
+      this.checkIdle();
+      return;
+    }
+    if (!byUs) {
+      if (failed !== undefined || !lane.ready) this.replaceFailures++;
+      this.events.died(lane, end);
+    }
+    lane.batch = undefined;
+    if (this.replaceFailures < MAX_REPLACE_FAILURES) this.open();
+    this.checkIdle();
+  }
+
+  /** Free lanes: ready, no batch. */
+  free(): Lane[] {
+    const out: Lane[] = [];
+    for (const l of this.lanes) if (l.ready && !l.ended && l.batch === undefined) out.push(l);
+    return out;
+  }
+
+  send(lane: Lane, jobs: readonly Job[], task: BatchTask): void {
+    lane.batch = jobs;
+    lane.batchStart = now();
+    Atomics.store(lane.cells, Progress.ITEM, -1);
+    lane.port.postMessage(task satisfies ToLane, [task.bytes]);
+  }
+
+  /** Stop a stuck thread: piscina terminates it when its serve task is aborted, and starts another. */
+  kill(lane: Lane): void {
+    lane.ended = true;
+    lane.batch = undefined;
+    lane.abort.abort();
+  }
+
+  /** Thread time spent on batches so far, including the batches in progress. */
+  busyTime(t: number): number {
+    let busy = this.busyMs;
+    for (const l of this.lanes) if (l.batch !== undefined && !l.ended) busy += t - l.batchStart;
+    return busy;
+  }
+
+  private checkIdle(): void {
+    for (const l of this.lanes) if (l.batch !== undefined && !l.ended) return;
+    for (const resolve of this.idle.splice(0)) resolve();
+  }
+
+  /** Resolves when no batch is on a thread. */
   whenIdle(): Promise<void> {
-    if (this.inFlight.size === 0) return Promise.resolve();
-    return new Promise((resolve) => this.idle.push(resolve));
+    return new Promise((resolve) => {
+      this.idle.push(resolve);
+      this.checkIdle();
+    });
+  }
+
+  async destroy(): Promise<void> {
+    this.closing = true;
+    await this.piscina.destroy();
   }
 }
 
@@ -362,10 +508,13 @@ export class PoolEngine implements Engine {
   private readonly watchdog: NodeJS.Timeout;
   private ticks = 0;
   private rejected = 0;
+  private utilization = 0;
+  private window = { t: now(), busy: 0 };
   private readonly restarts: Record<RestartReason, number> = { timeout: 0, heap: 0, crash: 0 };
   private readonly events: GroupEvents = {
-    idleCrash: () => this.restarted('crash'),
-    threadReady: () => this.schedule(),
+    ready: () => this.schedule(),
+    answer: (lane, jobs, a) => this.onAnswer(lane, jobs, a),
+    died: (lane, e) => this.onDied(lane, e),
   };
 
   private constructor(
@@ -381,8 +530,9 @@ export class PoolEngine implements Engine {
     const source = isSource(from) ? from : await loadSource(from);
     let engine: PoolEngine | undefined;
     const group = await ThreadGroup.start(source, o, {
-      idleCrash: () => engine?.restarted('crash'),
-      threadReady: () => engine?.schedule(),
+      ready: () => engine?.events.ready(),
+      answer: (lane, jobs, a) => engine?.events.answer(lane, jobs, a),
+      died: (lane, e) => engine?.events.died(lane, e),
     });
     engine = new PoolEngine(group, o);
     return engine;
@@ -409,14 +559,6 @@ export class PoolEngine implements Engine {
     });
   }
 
-  /** Flush after the current event-loop turn, so requests arriving together travel together. */
-  private schedule(): void {
-    if (!this.flushScheduled && this.queue.length > 0) {
-      this.flushScheduled = true;
-      setImmediate(this.flush);
-    }
-  }
-
   /** Replace the policy set; resolves once the old threads are drained and gone. */
   reload(source: PolicySetSource): Promise<void> {
     const run = this.reloading.then(() => this.swap(source));
@@ -426,13 +568,14 @@ export class PoolEngine implements Engine {
 
   stats(): PoolStats {
     let inFlight = 0;
-    for (const g of [this.group, ...this.draining]) for (const b of g.inFlight) inFlight += b.jobs.length;
+    for (const g of [this.group, ...this.draining])
+      for (const l of g.lanes) inFlight += l.ended ? 0 : (l.batch?.length ?? 0);
     return {
       queueDepth: this.queue.length,
       inFlight,
-      utilization: this.group.piscina.utilization,
-      threads: this.group.piscina.threads.length,
-      idleThreads: this.group.piscina.idleThreads,
+      utilization: this.utilization,
+      threads: this.group.lanes.size,
+      idleThreads: this.group.free().length,
       restarts: { ...this.restarts },
       rejected: this.rejected,
     };
@@ -447,23 +590,32 @@ export class PoolEngine implements Engine {
     // The watchdog keeps running until then, so a stuck thread cannot hold close() forever.
     await Promise.all(groups.map((g) => g.whenIdle()));
     clearInterval(this.watchdog);
-    await Promise.all(groups.map((g) => g.piscina.destroy()));
+    await Promise.all(groups.map((g) => g.destroy()));
+  }
+
+  /** Flush after the current event-loop turn, so requests arriving together travel together. */
+  private schedule(): void {
+    if (!this.flushScheduled && this.queue.length > 0) {
+      this.flushScheduled = true;
+      setImmediate(this.flush);
+    }
   }
 
   private async swap(source: PolicySetSource): Promise<void> {
     if (this.closed) throw new TollgateError('TOLLGATE_ERR_INTERNAL', 'reload after close');
     const next = await ThreadGroup.start(source, this.o, this.events);
     if (this.closed) {
-      await next.piscina.destroy();
+      await next.destroy();
       throw new TollgateError('TOLLGATE_ERR_INTERNAL', 'engine closed during reload');
     }
     const old = this.group;
     this.group = next;
+    this.window = { t: now(), busy: 0 };
     this.draining.add(old);
     this.flush();
     await old.whenIdle();
     this.draining.delete(old);
-    await old.piscina.destroy();
+    await old.destroy();
   }
 
   private answer(j: Job, r: EngineReply): void {
@@ -480,18 +632,15 @@ export class PoolEngine implements Engine {
   /** Hand everything queued to the free threads of the active pool, one batch per free thread. */
   private readonly flush = (): void => {
     this.flushScheduled = false;
-    const g = this.group;
-    // Ready threads without a task: a thread still building its set (a replacement) takes nothing yet.
-    let free = g.piscina.idleThreads;
-    while (free > 0 && this.queue.length > 0) {
-      const n = Math.min(this.o.maxBatch, Math.ceil(this.queue.length / free));
-      this.dispatch(g, this.queue.splice(0, n));
-      free--;
+    const free = this.group.free();
+    for (let k = 0; k < free.length && this.queue.length > 0; k++) {
+      const n = Math.min(this.o.maxBatch, Math.ceil(this.queue.length / (free.length - k)));
+      this.dispatch(free[k]!, this.queue.splice(0, n));
     }
     poolQueueDepth.set(this.queue.length);
   };
 
-  private dispatch(g: ThreadGroup, jobs: Job[]): void {
+  private dispatch(lane: Lane, jobs: Job[]): void {
     let total = 0;
     for (const j of jobs) total += j.body.byteLength;
     const bytes = new ArrayBuffer(total);
@@ -504,80 +653,44 @@ export class PoolEngine implements Engine {
       offset += j.body.byteLength;
       j.attempts++;
     }
-    const progress = new SharedArrayBuffer(Progress.BYTES);
-    const cells = new Int32Array(progress, 0, Progress.INT32_CELLS);
-    cells[Progress.ITEM] = -1;
-    cells[Progress.BINDING] = -1;
-    const batch: Batch = {
-      group: g,
-      jobs,
-      cells,
-      bindingDeadline: new Float64Array(progress, Progress.DEADLINE_BYTE, 1),
-      abort: new AbortController(),
-      stopped: false,
-    };
-    g.inFlight.add(batch);
-    g.piscina
-      .run({ type: 'batch', bytes, items, progress }, { transferList: [bytes], signal: batch.abort.signal })
-      .then(
-        (a) => this.onAnswer(batch, a),
-        (e: unknown) => this.onFailure(batch, e),
-      );
+    lane.group.send(lane, jobs, { type: 'batch', bytes, items });
   }
 
-  private onAnswer(b: Batch, a: FromThread): void {
-    switch (a.type) {
-      case 'batch-done':
-        b.jobs.forEach((j, i) => {
-          const r = a.replies[i];
-          this.answer(j, r ?? errorReply(new Error('pool thread returned fewer replies than requests')));
-        });
-        break;
-      case 'ready':
-      case 'load-failed':
-        for (const j of b.jobs)
-          this.answer(j, errorReply(new Error(`pool thread answered a batch with ${a.type}`)));
-        break;
-      default:
-        unexpected(a);
-    }
-    this.settled(b);
+  private onAnswer(lane: Lane, jobs: readonly Job[], a: BatchAnswer): void {
+    jobs.forEach((j, i) => {
+      const r = a.replies[i];
+      this.answer(j, r ?? errorReply(new Error('pool thread returned fewer replies than requests')));
+    });
+    if (lane.group === this.group && this.queue.length > 0) this.flush();
   }
 
-  private onFailure(b: Batch, e: unknown): void {
-    if (!b.stopped) {
-      // The thread died under the batch: piscina has already removed it and started a replacement.
-      b.stopped = true;
-      const heap = (e as { code?: unknown } | null)?.code === 'ERR_WORKER_OUT_OF_MEMORY';
-      this.restarted(heap ? 'heap' : 'crash');
-      this.stopBatch(
-        b,
-        'TOLLGATE_ERR_POLICY_CRASHED',
-        heap
-          ? 'the policy exhausted its thread heap (resourceLimits); the thread was replaced'
-          : `the evaluation thread died (${describeError(e)}); it was replaced`,
-      );
-    }
-    this.settled(b);
-  }
-
-  private settled(b: Batch): void {
-    b.group.settle(b);
-    if (b.group === this.group && this.queue.length > 0) this.flush();
+  /** A thread died under a batch (heap limit or crash); piscina has started a replacement. */
+  private onDied(lane: Lane, e: unknown): void {
+    const heap = (e as { code?: unknown } | null)?.code === 'ERR_WORKER_OUT_OF_MEMORY';
+    this.restarted(heap ? 'heap' : 'crash');
+    if (lane.batch === undefined) return;
+    this.stopBatch(
+      lane,
+      lane.batch,
+      'TOLLGATE_ERR_POLICY_CRASHED',
+      heap
+        ? 'the policy exhausted its thread heap (resourceLimits); the thread was replaced'
+        : `the evaluation thread died (${describeError(e)}); it was replaced`,
+    );
   }
 
   /** Answer the item the thread was stuck in by failure policy; requeue the batch's unanswered others. */
-  private stopBatch(b: Batch, code: ErrorCode, message: string): void {
-    const i = Atomics.load(b.cells, Progress.ITEM);
-    const stuck = i >= 0 ? b.jobs[i] : undefined;
+  private stopBatch(lane: Lane, jobs: readonly Job[], code: ErrorCode, message: string): void {
+    const i = Atomics.load(lane.cells, Progress.ITEM);
+    const stuck = i >= 0 ? jobs[i] : undefined;
     if (stuck !== undefined && !stuck.done) {
-      const binding = this.bindingOf(b);
+      const binding = this.bindingOf(lane);
       this.answer(
         stuck,
-        failureReply(stuck.body, binding, code, message, Atomics.load(b.cells, Progress.DENIED) === 1),
+        failureReply(stuck.body, binding, code, message, Atomics.load(lane.cells, Progress.DENIED) === 1),
       );
     }
-    const again = b.jobs.filter((j) => !j.done);
+    const again = jobs.filter((j) => !j.done);
     for (const j of again) {
       if (j.attempts >= MAX_ATTEMPTS)
         this.answer(j, unavailable('evaluation threads kept failing for this request'));
@@ -586,17 +699,16 @@ export class PoolEngine implements Engine {
     this.schedule();
   }
 
-  private bindingOf(b: Batch): BindingSummary | undefined {
-    const k = Atomics.load(b.cells, Progress.BINDING);
-    return k >= 0 ? b.group.bindings[k] : undefined;
+  private bindingOf(lane: Lane): BindingSummary | undefined {
+    const k = Atomics.load(lane.cells, Progress.BINDING);
+    return k >= 0 ? lane.group.bindings[k] : undefined;
   }
 
   /** Stop a thread stuck past a deadline: answer now, then let piscina terminate and replace it. */
-  private kill(b: Batch, message: string): void {
-    b.stopped = true;
+  private kill(lane: Lane, jobs: readonly Job[], message: string): void {
     this.restarted('timeout');
-    this.stopBatch(b, 'TOLLGATE_ERR_POLICY_TIMEOUT', message);
-    b.abort.abort();
+    this.stopBatch(lane, jobs, 'TOLLGATE_ERR_POLICY_TIMEOUT', message);
+    lane.group.kill(lane);
   }
 
   private readonly tick = (): void => {
@@ -609,31 +721,40 @@ export class PoolEngine implements Engine {
       });
     }
     for (const g of [this.group, ...this.draining]) {
-      for (const b of g.inFlight) {
-        if (b.stopped) continue;
-        const i = Atomics.load(b.cells, Progress.ITEM);
-        for (let k = Math.max(i + 1, 0); k < b.jobs.length; k++) {
-          const j = b.jobs[k]!;
+      for (const lane of g.lanes) {
+        const jobs = lane.batch;
+        if (jobs === undefined || lane.ended) continue;
+        const i = Atomics.load(lane.cells, Progress.ITEM);
+        for (let k = Math.max(i + 1, 0); k < jobs.length; k++) {
+          const j = jobs[k]!;
           if (!j.done && t > j.deadline)
             this.answer(j, unavailable('evaluation did not start before the request deadline'));
         }
         if (i < 0) continue;
-        const inBinding = Atomics.load(b.cells, Progress.IN_BINDING) === 1;
-        if (inBinding && t > b.bindingDeadline[0]!) {
-          const binding = this.bindingOf(b);
-          const ms = binding?.timeoutMs;
+        const inBinding = Atomics.load(lane.cells, Progress.IN_BINDING) === 1;
+        if (inBinding && t > lane.bindingDeadline[0]!) {
+          const ms = this.bindingOf(lane)?.timeoutMs;
           this.kill(
-            b,
+            lane,
+            jobs,
             `did not finish within ${ms !== undefined ? `${ms} ms` : 'its deadline'}; its thread was stopped and replaced`,
           );
-        } else if (t > b.jobs[i]!.deadline) {
-          this.kill(b, "did not finish before the request's deadline; its thread was stopped and replaced");
+        } else if (t > jobs[i]!.deadline) {
+          this.kill(
+            lane,
+            jobs,
+            "did not finish before the request's deadline; its thread was stopped and replaced",
+          );
         }
       }
     }
     if (++this.ticks % Math.max(1, Math.round(1000 / this.o.watchdogMs)) === 0) {
+      const busy = this.group.busyTime(t);
+      const span = (t - this.window.t) * Math.max(1, this.o.threads);
+      this.utilization = span > 0 ? Math.min(1, Math.max(0, (busy - this.window.busy) / span)) : 0;
+      this.window = { t, busy };
       poolQueueDepth.set(this.queue.length);
-      poolUtilization.set(this.group.piscina.utilization);
+      poolUtilization.set(this.utilization);
     }
   };
 }

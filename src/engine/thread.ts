@@ -1,8 +1,8 @@
 /**
  * The piscina task module: one per pool thread. At start it builds its own PolicySet from the plain
  * source in `workerData` (importing the compiled bundles here, never on the server's event-loop thread);
- * a set that fails to build is kept as a value and reported by `hello`, so a broken reload is refused
- * without piscina respawning threads that fail at start.
+ * a set that fails to build is kept as a value and reported when the serve task starts, so a broken
+ * reload is refused without piscina respawning threads that fail at start.
  *
  * Each binding's validate()/mutate() is wrapped to publish "entered binding i, deadline t" (and whether
  * the request is already denied) in the batch's progress slot before the policy code runs: when a
@@ -14,23 +14,26 @@ import { describeError, isTollgateError } from '../errors.js';
 import {
   type BatchTask,
   type BindingSummary,
+  type FromLane,
   type FromThread,
   now,
   Progress,
+  type ServeTask,
   type ThreadDecision,
   type ThreadInit,
   type ThreadReply,
+  type ToLane,
   type ToThread,
   unexpected,
 } from '../ipc/thread-messages.js';
-import { errorReply, handleRequest } from './engine.js';
+import { handleRequest } from './engine.js';
 import { type Binding, buildPolicySet, type PolicySet } from './policy-set.js';
 import type { Decision, LoadedPolicy } from './types.js';
 
 /** evaluate.ts applies the same default to async policies. */
 export const DEFAULT_POLICY_TIMEOUT_MS = 5000;
 
-/** The progress slot of the batch being evaluated (one batch at a time per thread). */
+/** This thread's progress slot (one batch at a time per thread). */
 let cells: Int32Array | undefined;
 let deadlineCell: Float64Array | undefined;
 /** Deadline of the item being evaluated (absolute ms). */
@@ -143,47 +146,56 @@ function slim(d: Decision): ThreadDecision {
 }
 
 async function runBatch(set: PolicySet, task: BatchTask): Promise<ThreadReply[]> {
-  const c = new Int32Array(task.progress, 0, Progress.INT32_CELLS);
-  cells = c;
-  deadlineCell = new Float64Array(task.progress, Progress.DEADLINE_BYTE, 1);
+  const c = cells!;
   const bytes = new Uint8Array(task.bytes);
   const replies: ThreadReply[] = [];
-  try {
-    for (let i = 0; i < task.items.length; i++) {
-      const item = task.items[i]!;
-      itemDeadline = item.deadline;
-      Atomics.store(c, Progress.BINDING, -1);
-      Atomics.store(c, Progress.DENIED, 0);
-      Atomics.store(c, Progress.ITEM, i);
-      const r = await handleRequest(set, {
-        body: bytes.subarray(item.offset, item.offset + item.length),
-        endpoint: item.endpoint,
-        timeoutMs: Math.max(1, Math.floor(item.deadline - now())),
-      });
-      replies.push(r.decision === undefined ? r : { ...r, decision: slim(r.decision) });
-    }
-  } finally {
-    cells = undefined;
-    deadlineCell = undefined;
+  for (let i = 0; i < task.items.length; i++) {
+    const item = task.items[i]!;
+    itemDeadline = item.deadline;
+    Atomics.store(c, Progress.BINDING, -1);
+    Atomics.store(c, Progress.DENIED, 0);
+    Atomics.store(c, Progress.ITEM, i);
+    const r = await handleRequest(set, {
+      body: bytes.subarray(item.offset, item.offset + item.length),
+      endpoint: item.endpoint,
+      timeoutMs: Math.max(1, Math.floor(item.deadline - now())),
+    });
+    replies.push(r.decision === undefined ? r : { ...r, decision: slim(r.decision) });
   }
+  Atomics.store(c, Progress.ITEM, -1);
   return replies;
 }
 
-/** The piscina handler: one task, one answer; outcomes are values. */
-export default async function handle(task: ToThread): Promise<FromThread> {
-  switch (task.type) {
-    case 'hello':
-      return loaded.ok
-        ? { type: 'ready', threadId, bindings: loaded.bindings }
-        : { type: 'load-failed', threadId, error: loaded.error };
-    case 'batch':
-      if (!loaded.ok) {
-        // Not reached: the owner never routes requests to a set that failed to load.
-        const reply = errorReply(new Error(`policy set not loaded: ${loaded.error.message}`));
-        return { type: 'batch-done', replies: task.items.map(() => reply) };
+/** Serve batches on the lane, one at a time (the owner sends the next only after the answer). */
+function serve(task: ServeTask): Promise<FromThread> {
+  if (!loaded.ok) return Promise.resolve({ type: 'load-failed', threadId, error: loaded.error });
+  const { set, bindings } = loaded;
+  cells = new Int32Array(task.progress, 0, Progress.INT32_CELLS);
+  deadlineCell = new Float64Array(task.progress, Progress.DEADLINE_BYTE, 1);
+  const port = task.port;
+  const post = (m: FromLane) => port.postMessage(m);
+  return new Promise((resolve) => {
+    port.on('message', (m: ToLane) => {
+      switch (m.type) {
+        case 'batch':
+          void runBatch(set, m).then((replies) => post({ type: 'batch-done', replies }));
+          break;
+        default:
+          unexpected(m.type);
       }
-      return { type: 'batch-done', replies: await runBatch(loaded.set, task) };
+    });
+    // The owner closes its end when it retires the lane without terminating the thread.
+    port.on('close', () => resolve({ type: 'stopped' }));
+    post({ type: 'ready', threadId, bindings });
+  });
+}
+
+/** The piscina handler: the thread's one long task. Outcomes are values. */
+export default function handle(task: ToThread): Promise<FromThread> {
+  switch (task.type) {
+    case 'serve':
+      return serve(task);
     default:
-      return unexpected(task);
+      return unexpected(task.type);
   }
 }

@@ -4,10 +4,14 @@
  * `switch`. Outcomes cross as values: a thread never throws across the boundary (a custom error arrives
  * without its code), it answers `load-failed` or a reply carrying an error code.
  *
- * Besides the messages, each batch carries a small SharedArrayBuffer, the progress slot, which the thread
- * writes while it works and the owner's watchdog reads while the thread may be stuck in a synchronous loop
- * (when no message can come back). Its layout is fixed here so both sides agree.
+ * Each thread runs one long piscina task (`serve`) that owns a MessagePort, its lane: batches travel on
+ * the lane, not as piscina tasks, because piscina's per-task bookkeeping costs several times a plain
+ * port round trip (bench/pool-hop.bench.ts). The serve task also hands the thread a small
+ * SharedArrayBuffer, the progress slot, which the thread writes while it works and the owner's watchdog
+ * reads while the thread may be stuck in a synchronous loop (when no message can come back). Its layout
+ * is fixed here so both sides agree.
  */
+import type { MessagePort } from 'node:worker_threads';
 import type { Endpoint } from '../engine/engine.js';
 import type { Decision, EnforcementAction, FailurePolicy, PolicySetSource } from '../engine/types.js';
 import type { ErrorCode } from '../errors.js';
@@ -26,20 +30,41 @@ export interface BatchItem {
   readonly deadline: number;
 }
 
-/** Ask a freshly started thread whether it built its policy set (sent once per thread at start/reload). */
-export interface HelloTask {
-  readonly type: 'hello';
+/**
+ * The one piscina task a thread runs for its whole life: serve batches arriving on `port` (a lane), and
+ * publish progress in `progress`. It ends with `load-failed` at once if the set did not build, `stopped`
+ * when the lane closes; aborting it is how a stuck thread is terminated (piscina then replaces it).
+ */
+export interface ServeTask {
+  readonly type: 'serve';
+  readonly port: MessagePort;
+  readonly progress: SharedArrayBuffer;
 }
+
+export type ToThread = ServeTask;
+
+export interface StoppedAnswer {
+  readonly type: 'stopped';
+}
+
+export interface LoadFailedAnswer {
+  readonly type: 'load-failed';
+  readonly threadId: number;
+  readonly error: { readonly code: ErrorCode; readonly message: string };
+}
+
+/** How a serve task ends. */
+export type FromThread = StoppedAnswer | LoadFailedAnswer;
 
 /** Evaluate requests in order. `bytes` is transferred (the owner keeps its own copy of each body). */
 export interface BatchTask {
   readonly type: 'batch';
   readonly bytes: ArrayBuffer;
   readonly items: readonly BatchItem[];
-  readonly progress: SharedArrayBuffer;
 }
 
-export type ToThread = HelloTask | BatchTask;
+/** Owner → thread, on the lane's port. */
+export type ToLane = BatchTask;
 
 /** What the owner needs to answer for a binding the thread was stopped in (failure policy and all). */
 export interface BindingSummary {
@@ -51,17 +76,12 @@ export interface BindingSummary {
   readonly timeoutMs: number;
 }
 
+/** First message on a lane: the set is built. */
 export interface ReadyAnswer {
   readonly type: 'ready';
   readonly threadId: number;
   /** Bindings in the order of the policy set (the progress slot names them by index). */
   readonly bindings: readonly BindingSummary[];
-}
-
-export interface LoadFailedAnswer {
-  readonly type: 'load-failed';
-  readonly threadId: number;
-  readonly error: { readonly code: ErrorCode | 'TOLLGATE_ERR_INTERNAL'; readonly message: string };
 }
 
 /** A Decision as it crosses back: no `patched` object and no `response.patch` (the body has it). */
@@ -81,7 +101,8 @@ export interface BatchAnswer {
   readonly replies: readonly ThreadReply[];
 }
 
-export type FromThread = ReadyAnswer | LoadFailedAnswer | BatchAnswer;
+/** Thread → owner, on the lane's port. */
+export type FromLane = ReadyAnswer | BatchAnswer;
 
 /**
  * Progress slot layout: Int32 cells written by the thread with Atomics.store, read by the watchdog.
