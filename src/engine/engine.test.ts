@@ -48,12 +48,34 @@ describe('handleRequest', () => {
         bindingYaml('add-labels', 'add-labels'),
         bindingYaml('connect-guard', 'connect-guard'),
         bindingYaml('protect', 'protect'),
+        // Every match field, so that broken objects go through every matcher.
+        bindingYaml('every-field', 'seed-image-check', {
+          parameters: { registry: '192.168.64.1' },
+          match: {
+            kinds: [{ apiGroups: ['*'], kinds: ['*'] }],
+            operations: ['*'],
+            namespaces: ['d*', '*t'],
+            excludedNamespaces: ['kube-*'],
+            labelSelector: {
+              matchExpressions: [
+                { key: 'app', operator: 'In', values: ['x'] },
+                { key: 'b', operator: 'NotIn', values: ['y'] },
+                { key: 'c', operator: 'DoesNotExist' },
+              ],
+            },
+            namespaceSelector: { matchExpressions: [{ key: 'env', operator: 'Exists' }] },
+            scope: '*',
+            name: 'p*',
+            users: ['*'],
+            groups: ['system:*'],
+          },
+        }),
       ].join(''),
     );
   });
   after(() => rmSync(root, { recursive: true, force: true }));
 
-  it('never answers 5xx, whatever the body: 2000 structural mutations of a valid review', async () => {
+  it('never answers 5xx, whatever the body: 3000 structural mutations of a valid review', async () => {
     const rand = prng(0xad515);
     const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
     const junk = (): unknown =>
@@ -75,13 +97,24 @@ describe('handleRequest', () => {
         { spec: { containers: 'x' } },
         { spec: { containers: [{ image: 5 }] } },
         JSON.parse('{"__proto__":{"polluted":1}}'),
+        JSON.parse('{"toString":1,"valueOf":2}'),
       ]);
     const base = () =>
-      review({
-        object: pod('p', 'default', { labels: { app: 'x' } }),
-        oldObject: pod('p', 'default'),
-        operation: pick(['CREATE', 'UPDATE', 'DELETE', 'CONNECT']),
-      });
+      rand() < 0.2
+        ? review({
+            kind: { group: '', version: 'v1', kind: 'Namespace' },
+            object: {
+              apiVersion: 'v1',
+              kind: 'Namespace',
+              metadata: { name: 'dev', labels: { app: 'x', env: 'e' } },
+            },
+            operation: pick(['CREATE', 'UPDATE', 'DELETE']),
+          })
+        : review({
+            object: pod('p', 'default', { labels: { app: 'x' } }),
+            oldObject: pod('p', 'default'),
+            operation: pick(['CREATE', 'UPDATE', 'DELETE', 'CONNECT']),
+          });
     /** Every [container, key] pair in a document, to pick a place to break. */
     const slots = (v: unknown, out: [Record<string, unknown> | unknown[], string | number][] = []) => {
       if (Array.isArray(v)) {
@@ -98,8 +131,10 @@ describe('handleRequest', () => {
       return out;
     };
     const statuses = new Map<number, number>();
-    for (let i = 0; i < 2000; i++) {
+    for (let i = 0; i < 3000; i++) {
       const doc = base();
+      // Half the time without request.name, so the matchers read the (breakable) object's name.
+      if (rand() < 0.5) delete (doc.request as Record<string, unknown>).name;
       const edits = 1 + Math.floor(rand() * 3);
       for (let e = 0; e < edits; e++) {
         const all = slots(doc);

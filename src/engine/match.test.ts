@@ -268,6 +268,48 @@ describe('compileMatch', () => {
     assert.equal(matches({ groups: ['*'] }, request()), false, 'no groups');
   });
 
+  it('values of the wrong type in the objects never throw', () => {
+    const weird = JSON.parse('{"toString":1,"valueOf":2}') as unknown;
+    const obj = (name: unknown, labels: unknown) =>
+      ({ apiVersion: 'v1', kind: 'Pod', metadata: { name, labels } }) as unknown as KubeObject;
+    const sel = (operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist'): MatchSpec => ({
+      labelSelector: {
+        matchExpressions: [
+          { key: 'app', operator, ...(operator === 'In' || operator === 'NotIn' ? { values: ['a'] } : {}) },
+        ],
+      },
+    });
+    const weirdLabel = request({ object: obj('n', { app: weird }) });
+    assert.equal(matches(sel('In'), weirdLabel), false);
+    assert.equal(matches(sel('NotIn'), weirdLabel), true);
+    assert.equal(matches(sel('Exists'), weirdLabel), true);
+    assert.equal(matches(sel('DoesNotExist'), weirdLabel), false);
+    assert.equal(
+      matches({ labelSelector: { matchLabels: { app: 'a' } } }, request({ object: obj('n', weird) })),
+      false,
+    );
+    assert.equal(
+      matches({ labelSelector: { matchLabels: { app: 'a' } } }, request({ object: obj('n', 'str') })),
+      false,
+    );
+    assert.equal(
+      matches({ labelSelector: { matchLabels: { app: 'a' } } }, request({ object: obj('n', [1]) })),
+      false,
+    );
+    // A name that is not a string is no name; a Namespace without a string name is not in any namespace.
+    assert.equal(matches({ name: 'web-*' }, request({ object: obj(weird, {}) })), false);
+    assert.equal(
+      matches({ name: 'web-*' }, request({ object: obj(42, {}), oldObject: obj('web-1', {}) })),
+      true,
+    );
+    const ns = request({
+      kind: 'Namespace',
+      object: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: weird as string } },
+    });
+    assert.equal(matches({ namespaces: ['a*'] }, ns), true, 'treated as cluster-scoped');
+    assert.equal(matches({ excludedNamespaces: ['*'] }, ns), true);
+  });
+
   it('every field must match (AND)', () => {
     const m: MatchSpec = {
       namespaces: ['prod'],

@@ -28,7 +28,9 @@ export function selectorMatches(sel: LabelSelector, labels: Readonly<Record<stri
   }
   for (const req of sel.matchExpressions ?? []) {
     const present = has(req.key);
-    const value = present ? String(labels[req.key]) : undefined;
+    // Label values are strings; anything else (possible in a hand-made request) equals no listed value.
+    const raw = present ? labels[req.key] : undefined;
+    const value = typeof raw === 'string' ? raw : undefined;
     switch (req.operator) {
       case 'In':
         if (value === undefined || !(req.values ?? []).includes(value)) return false;
@@ -47,6 +49,14 @@ export function selectorMatches(sel: LabelSelector, labels: Readonly<Record<stri
   return true;
 }
 
+/** The object's name from the request or the objects; only a string counts (the objects are unchecked JSON). */
+function nameOf(req: AdmissionRequest): string | undefined {
+  for (const n of [req.name, req.object?.metadata?.name, req.oldObject?.metadata?.name]) {
+    if (typeof n === 'string') return n;
+  }
+  return undefined;
+}
+
 /**
  * A match block compiled to a predicate. Kinds and operations are handled by the index; this checks the
  * rest, in Gatekeeper's semantics: an object without a namespace is cluster-scoped and is not filtered by
@@ -59,7 +69,7 @@ export function compileMatch(m: MatchSpec | undefined): MatchPredicate {
   const checks: MatchPredicate[] = [];
   const nsOf = (req: AdmissionRequest): string | undefined => {
     if (req.kind.kind === 'Namespace' && req.kind.group === '') {
-      return req.name ?? req.object?.metadata?.name ?? req.oldObject?.metadata?.name;
+      return nameOf(req);
     }
     return req.namespace || undefined;
   };
@@ -85,7 +95,7 @@ export function compileMatch(m: MatchSpec | undefined): MatchPredicate {
   }
   if (name !== undefined) {
     checks.push((req) => {
-      const n = req.name ?? req.object?.metadata?.name ?? req.oldObject?.metadata?.name;
+      const n = nameOf(req);
       return n !== undefined && globMatch(name, n);
     });
   }
