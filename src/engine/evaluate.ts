@@ -330,7 +330,10 @@ function decide(
       ...(cleanWarnings?.length ? { warnings: cleanWarnings } : {}),
     };
   }
-  const name = req.name ?? req.object?.metadata?.name ?? req.oldObject?.metadata?.name;
+  // For logs and metrics: a string, whatever the (unchecked) objects carry.
+  const name = [req.name, req.object?.metadata?.name, req.oldObject?.metadata?.name].find(
+    (n): n is string => typeof n === 'string',
+  );
   return {
     response,
     uid: req.uid,
