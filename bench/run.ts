@@ -34,7 +34,7 @@ import {
 import { hasWrk, runOpenLoopProcess, runWrk, type WrkResult } from './lib/load.js';
 import type { OpenLoopResult } from './lib/open-loop.js';
 import { type PolicyVariant, writePolicyFiles } from './lib/policies.js';
-import { rssSampler } from './lib/proc.js';
+import { rssSampler, treeCpuSeconds } from './lib/proc.js';
 import {
   type BenchResults,
   type ContestantResult,
@@ -254,9 +254,10 @@ async function wrkStep(
   body: string,
   seconds: number,
   close = false,
-): Promise<WrkResult> {
+): Promise<WrkResult & { cpuUsPerRequest: number }> {
   step++;
   progress(`${r.name}: ${label} (${seconds} s) …`);
+  const cpu0 = treeCpuSeconds(r.process.child.pid!);
   const w = await runWrk({
     port: r.port,
     path: r.path,
@@ -268,8 +269,14 @@ async function wrkStep(
     close,
     luaDir: join(benchDir, 'lib'),
   });
-  progress(`${r.name}: ${label}: ${w.rps} req/s, p99 ${w.p99Ms} ms${w.errors ? `, ${w.errors} errors` : ''}`);
-  return w;
+  // CPU the server spent per answered request: steadier than req/s when the machine is shared.
+  const cpuUsPerRequest =
+    w.requests > 0 ? Math.round(((treeCpuSeconds(r.process.child.pid!) - cpu0) * 1e6) / w.requests) : 0;
+  progress(
+    `${r.name}: ${label}: ${w.rps} req/s, p99 ${w.p99Ms} ms, ${cpuUsPerRequest} µs CPU/request` +
+      `${w.errors ? `, ${w.errors} errors` : ''}`,
+  );
+  return { ...w, cpuUsPerRequest };
 }
 
 async function latencyStep(r: Running, rate: number, label: string): Promise<OpenLoopResult> {
@@ -350,6 +357,7 @@ async function main(): Promise<void> {
       await wrkStep(r, 'warm-up, 32 conns', bodyFile('review-2k.json'), Math.max(1, plan.warmupS));
       const rss = rssSampler(r.process.child.pid!);
       const reps: number[] = [];
+      const cpu: number[] = [];
       for (let i = 0; i < plan.reps; i++) {
         const w = await wrkStep(
           r,
@@ -358,9 +366,10 @@ async function main(): Promise<void> {
           plan.saturationS,
         );
         reps.push(w.rps);
+        cpu.push(w.cpuUsPerRequest);
         res.errors = (res.errors ?? 0) + w.errors;
       }
-      res.saturation = { rps: median(reps), reps };
+      res.saturation = { rps: median(reps), reps, cpuUsPerRequest: median(cpu) };
       res.latency = [];
       for (const f of plan.fractions) {
         const o = await latencyStep(r, f * res.saturation.rps, `${Math.round(f * 100)} % of own max`);
@@ -458,8 +467,12 @@ async function main(): Promise<void> {
     commonRate,
     contestants: results,
     ratios: ratios(results),
+    cpu_efficiency_ratios: cpuRatios(results),
     p99_ms: Object.fromEntries(names.map((n) => [n, p99At70(results[n]!)])),
     rss_mb: Object.fromEntries(names.map((n) => [n, results[n]!.rssMb?.peakMb ?? null])),
+    cpu_us_per_request: Object.fromEntries(
+      names.map((n) => [n, results[n]!.saturation?.cpuUsPerRequest ?? null]),
+    ),
     goals: [],
   };
   out.goals = evaluateGoals(out);
@@ -473,12 +486,14 @@ function p99At70(r: ContestantResult): number | null {
   return l ? l.latencyMs.p99 : null;
 }
 
-function ratios(results: Record<string, ContestantResult>): BenchResults['ratios'] {
-  const rps = (n: string) => results[n]?.saturation?.rps;
+type Ratios = BenchResults['ratios'];
+
+/** a/b of a per-contestant figure, for the pairs the goals name (null when either is missing). */
+function pairs(value: (n: string) => number | undefined): Ratios {
   const ratio = (a: string, b: string) => {
-    const x = rps(a);
-    const y = rps(b);
-    return x !== undefined && y !== undefined && y > 0 ? Math.round((x / y) * 1000) / 1000 : null;
+    const x = value(a);
+    const y = value(b);
+    return x !== undefined && y !== undefined && x > 0 && y > 0 ? Math.round((x / y) * 1000) / 1000 : null;
   };
   return {
     tollgate_vs_opa: ratio('tollgate', 'opa'),
@@ -487,6 +502,18 @@ function ratios(results: Record<string, ContestantResult>): BenchResults['ratios
     inline_vs_opa: ratio('inline', 'opa'),
     inline_vs_bare: ratio('inline', 'bare'),
   };
+}
+
+function ratios(results: Record<string, ContestantResult>): Ratios {
+  return pairs((n) => results[n]?.saturation?.rps);
+}
+
+/** Requests per CPU second, a over b: the same comparison, less sensitive to a shared machine. */
+function cpuRatios(results: Record<string, ContestantResult>): Ratios {
+  return pairs((n) => {
+    const us = results[n]?.saturation?.cpuUsPerRequest;
+    return us ? 1e6 / us : undefined;
+  });
 }
 
 function commit(): string {

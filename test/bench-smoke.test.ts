@@ -143,6 +143,7 @@ describe('bench harness', () => {
       'tollgate_vs_opa',
     ]);
     assert.equal(typeof results.ratios.inline_vs_bare, 'number');
+    assert.equal(typeof results.cpu_efficiency_ratios.inline_vs_bare, 'number');
     assert.equal(results.ratios.tollgate_vs_bare, null, 'tollgate was not in this run');
     assert.match(results.commit, /^[0-9a-f]{12}(-dirty)?$/);
     assert.ok(results.machine.includes('Node v'));
@@ -163,6 +164,7 @@ describe('bench harness', () => {
       );
       assert.ok(results.rss_mb[name] > 10, `${name}: RSS ${results.rss_mb[name]} MB`);
       assert.equal(typeof results.p99_ms[name], 'number');
+      assert.ok(results.cpu_us_per_request[name] > 0, `${name}: no CPU time measured`);
     }
     assert.deepEqual(
       results.goals.map((g: { status: string }) => g.status),

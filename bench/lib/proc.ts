@@ -266,3 +266,19 @@ export function rssSampler(pid: number, everyMs = 500): { stop(): MemoryPeak } {
     },
   };
 }
+
+/** CPU time (user + system) used so far by a process tree, in seconds (clock ticks of 10 ms). */
+export function treeCpuSeconds(pid: number): number {
+  let ticks = 0;
+  for (const p of [pid, ...descendants(pid)]) {
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      // Fields 14 and 15 of stat (utime, stime), counted from the state field (3).
+      ticks += Number(f[11]) + Number(f[12]);
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return ticks / 100;
+}

@@ -12,7 +12,7 @@ export interface ContestantResult {
   command?: string;
   errors?: number;
   /** Saturation throughput, 2 KB bodies, 32 connections: median and each repetition. */
-  saturation?: { rps: number; reps: number[] };
+  saturation?: { rps: number; reps: number[]; cpuUsPerRequest: number };
   /** Latency at fractions of its own maximum (open loop, 25 connections). */
   latency?: (OpenLoopResult & { fraction: number })[];
   commonRate?: OpenLoopResult;
@@ -52,8 +52,12 @@ export interface BenchResults {
     inline_vs_opa: number | null;
     inline_vs_bare: number | null;
   };
+  /** The same pairs in requests per server CPU second (steadier than throughput on a shared machine). */
+  cpu_efficiency_ratios: BenchResults['ratios'];
   p99_ms: Record<string, number | null>;
   rss_mb: Record<string, number | null>;
+  /** Server CPU time per request at saturation (2 KB), whole process tree, µs (median of the reps). */
+  cpu_us_per_request: Record<string, number | null>;
   goals: Goal[];
 }
 
@@ -124,19 +128,20 @@ export function renderMarkdown(r: BenchResults): string {
     '',
   );
   lines.push(
-    '| contestant | req/s 2 KB (median) | reps | p50 / p99 / p99.9 ms at 70 % | p99 ms at common rate | req/s 20 KB | req/s 1 MB | new TLS conns/s | RSS MB (2 KB / peak; PSS 2 KB) | 50 bindings req/s, p99 ms | 50 pod-security bindings req/s, p99 ms |',
-    '|---|---:|---|---|---:|---:|---:|---:|---|---|---|',
+    '| contestant | req/s 2 KB (median) | reps | CPU µs/req | p50 / p99 / p99.9 ms at 70 % | p99 ms at common rate | req/s 20 KB | req/s 1 MB | new TLS conns/s | RSS MB (2 KB / peak; PSS 2 KB) | 50 bindings req/s, p99 ms | 50 pod-security bindings req/s, p99 ms |',
+    '|---|---:|---|---:|---|---:|---:|---:|---:|---|---|---|',
   );
   for (const c of rows) {
     if (c.unavailable !== undefined) {
       lines.push(
-        `| ${c.name} | unavailable: ${c.unavailable.split('\n')[0]!.replace(/\|/g, '\\|').slice(0, 200)} ||||||||||`,
+        `| ${c.name} | unavailable: ${c.unavailable.split('\n')[0]!.replace(/\|/g, '\\|').slice(0, 200)} |||||||||||`,
       );
       continue;
     }
     const l70 = c.latency?.find((x) => x.fraction === 0.7);
     lines.push(
       `| ${c.name} | ${fmt(c.saturation?.rps)} | ${c.saturation?.reps.map((x) => fmt(x)).join(', ') ?? '–'} | ` +
+        `${fmt(c.saturation?.cpuUsPerRequest)} | ` +
         `${l70 ? `${l70.latencyMs.p50} / ${l70.latencyMs.p99} / ${l70.latencyMs.p999}` : '–'} | ` +
         `${fmt(c.commonRate?.latencyMs.p99, 3)} | ${fmt(c.bodies?.['20k']?.rps)} | ${fmt(c.bodies?.['1m']?.rps)} | ` +
         `${fmt(c.connectionsPerS)} | ${fmt(c.rssMb?.peakMb, 1)} / ${fmt(c.rssPeakAllMb?.peakMb, 1)}; ${fmt(c.rssMb?.peakPssMb, 1)} | ` +
@@ -151,8 +156,11 @@ export function renderMarkdown(r: BenchResults): string {
     }
   }
   lines.push('', `Common rate: ${fmt(r.commonRate)} req/s (70 % of the slowest contestant's maximum).`, '');
-  lines.push('| ratio (saturation throughput) | value |', '|---|---:|');
-  for (const [k, v] of Object.entries(r.ratios)) lines.push(`| ${k.replace(/_/g, ' ')} | ${v ?? '–'} |`);
+  lines.push('| ratio | saturation throughput | requests per CPU second |', '|---|---:|---:|');
+  for (const [k, v] of Object.entries(r.ratios)) {
+    const cpu = r.cpu_efficiency_ratios[k as keyof BenchResults['ratios']];
+    lines.push(`| ${k.replace(/_/g, ' ')} | ${v ?? '–'} | ${cpu ?? '–'} |`);
+  }
   lines.push('', '| goal | result | detail |', '|---|---|---|');
   for (const g of r.goals)
     lines.push(`| ${g.goal} | ${g.status} | ${g.detail.replace(/\|/g, '\\|').split('\n')[0]} |`);
