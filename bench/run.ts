@@ -208,7 +208,7 @@ async function startAll(
     if (s.status === 'fulfilled') {
       runningNow.set(n, s.value);
       running.add(s.value);
-      results[n]!.command = s.value.command;
+      results[n]!.command ??= s.value.command;
     } else {
       const e = s.reason as Error;
       leaveOut(n, e instanceof Unavailable ? e.message : `did not start: ${e.message}`);
