@@ -236,7 +236,10 @@ export function runOpenLoop(o: Options): Promise<OpenLoopResult> {
           return;
         }
         stopped = true;
-        for (const c of conns) if (c.inflight) record(c.inflight, undefined);
+        for (const c of conns) {
+          if (c.inflight) record(c.inflight, undefined);
+          c.inflight = undefined;
+        }
         const unsent = queue.slice(head).filter((q) => q.index >= warmupCount).length;
         for (const c of [...conns]) c.socket.destroy();
         const windowS = Number(measuredEnd > measuredStart ? measuredEnd - measuredStart : 1n) / 1e9;
