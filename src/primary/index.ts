@@ -17,7 +17,7 @@ import type { LoadOptions } from '../engine/engine.js';
 import { describeError, ERRORS, type ErrorCode, TollgateError } from '../errors.js';
 import type { ErrorValue } from '../ipc/cluster-messages.js';
 import { createLogger, flushLogs, type Logger } from '../log/index.js';
-import { buildInfo, collectProcessMetrics, registry, reloads } from '../metrics/index.js';
+import { buildInfo, collectProcessMetrics, registry, reloads, workerRestarts } from '../metrics/index.js';
 import { MetricsAggregator, startMetricsServer } from './metrics-server.js';
 import { FileWatcher } from './reload.js';
 import { type ActivePolicySet, Supervisor } from './supervisor.js';
@@ -111,6 +111,11 @@ export async function startPrimary(
   const log = options.log ?? createLogger(config.logLevel, { role: 'primary' });
   collectProcessMetrics();
   buildInfo.set({ version: packageVersion(), node: process.version }, 1);
+  // Known label sets start at 0, so rate() and alerts see the first reload or restart.
+  for (const result of ['ok', 'failed'])
+    for (const what of ['policies', 'certs']) reloads.inc({ result, what }, 0);
+  for (const reason of ['crash', 'rolling', 'reload-failed', 'cert-reload'])
+    workerRestarts.inc({ reason }, 0);
 
   const loadOptions: LoadOptions = {
     rules: config.rules,
