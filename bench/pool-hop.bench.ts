@@ -7,16 +7,23 @@
 // 2 KB review of bench/bodies/review-2k.json, bytes in → encoded body out, under a closed loop of 1, 16
 // and 64 concurrent callers. Contestants:
 //   inline          InlineEngine: decode, evaluate, encode on the calling thread;
-//   pool-1/task     PoolEngine, 1 thread, one request per piscina task (maxBatch 1): the per-request hop;
+//   pool-1/single   PoolEngine, 1 thread, one request per hop (maxBatch 1): no batching;
 //   pool-1          PoolEngine, 1 thread, requests batched while the thread is busy (the default);
 //   pool-2          PoolEngine, 2 threads, batched.
 // Reported per cell: median over rounds of wall ns per decision and decisions per second, process CPU ns
 // per decision (all threads: what a one-core server pays), and the throughput ratio to inline at the same
-// concurrency. Results: bench/results/pool-hop.json (and the table on stdout).
+// concurrency.
+//
+// A second table isolates the hop itself (an echo of a 2 KB buffer, one at a time) over the transports
+// considered for the pool: a piscina task per message (piscina.run), a plain MessagePort (what the pool's
+// lanes use), and a SharedArrayBuffer ring woken with Atomics.notify / Atomics.waitAsync.
+// Results: bench/results/pool-hop.json (and the tables on stdout).
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { Piscina } from 'piscina';
 import { type Engine, InlineEngine, type LoadOptions, loadSource } from '../src/engine/engine.js';
 import { PoolEngine } from '../src/engine/pool.js';
 
@@ -81,6 +88,89 @@ async function measure(contestant: string, engine: Engine, body: Uint8Array): Pr
   return cells;
 }
 
+interface Hop {
+  transport: string;
+  wallNsPerRoundTrip: number;
+  cpuNsPerRoundTrip: number;
+}
+
+async function timeHop(transport: string, n: number, once: (i: number) => Promise<unknown>): Promise<Hop> {
+  for (let i = 0; i < Math.min(1000, n); i++) await once(i);
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) await once(i);
+  const wall = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
+  return {
+    transport,
+    wallNsPerRoundTrip: (wall * 1e6) / n,
+    cpuNsPerRoundTrip: ((cpu.user + cpu.system) * 1e3) / n,
+  };
+}
+
+/** Echo round trips over each transport, one at a time (no batching). */
+async function hops(root: string, body: Uint8Array): Promise<Hop[]> {
+  const n = quick ? 2000 : 10_000;
+  const echo = join(root, 'echo.mjs');
+  writeFileSync(echo, 'export default function echo(x) { return x; }\n');
+  const out: Hop[] = [];
+  const piscina = new Piscina({ filename: pathToFileURL(echo).href, minThreads: 1, maxThreads: 1 });
+  try {
+    out.push(await timeHop('piscina.run per message', n, () => piscina.run(body)));
+  } finally {
+    await piscina.destroy();
+  }
+  const port = new Worker(
+    "const { parentPort } = require('node:worker_threads'); parentPort.on('message', (m) => parentPort.postMessage(m));",
+    { eval: true },
+  );
+  try {
+    out.push(
+      await timeHop(
+        'MessagePort (pool lanes)',
+        n,
+        () =>
+          new Promise((resolve) => {
+            port.once('message', resolve);
+            port.postMessage(body);
+          }),
+      ),
+    );
+  } finally {
+    await port.terminate();
+  }
+  // The ring: the thread blocks in Atomics.wait on a sequence number, copies the request out of shared
+  // memory and back, bumps the answer counter; the main thread waits with Atomics.waitAsync.
+  const shared = new SharedArrayBuffer(8 + 2 * body.byteLength);
+  const seq = new Int32Array(shared, 0, 2);
+  const ring = new Worker(
+    `const { workerData: { shared, size } } = require('node:worker_threads');
+     const seq = new Int32Array(shared, 0, 2); const req = new Uint8Array(shared, 8, size); const res = new Uint8Array(shared, 8 + size, size);
+     let seen = 0;
+     for (;;) { Atomics.wait(seq, 0, seen); seen = Atomics.load(seq, 0); res.set(req); Atomics.store(seq, 1, seen); Atomics.notify(seq, 1); }`,
+    { eval: true, workerData: { shared, size: body.byteLength } },
+  );
+  const req = new Uint8Array(shared, 8, body.byteLength);
+  try {
+    let k = 0;
+    out.push(
+      await timeHop('SharedArrayBuffer ring + Atomics', n, async () => {
+        k++;
+        req.set(body);
+        Atomics.store(seq, 0, k);
+        Atomics.notify(seq, 0);
+        while (Atomics.load(seq, 1) !== k) {
+          const w = Atomics.waitAsync(seq, 1, Atomics.load(seq, 1));
+          if (w.async) await w.value;
+        }
+      }),
+    );
+  } finally {
+    await ring.terminate();
+  }
+  return out;
+}
+
 async function main(): Promise<void> {
   const root = mkdtempSync(join(tmpdir(), 'tollgate-pool-hop-'));
   try {
@@ -98,10 +188,11 @@ async function main(): Promise<void> {
     const source = await loadSource(load);
     const contestants: [string, () => Promise<Engine>][] = [
       ['inline', () => InlineEngine.create(load)],
-      ['pool-1/task', () => PoolEngine.create(source, { threads: 1, maxBatch: 1 })],
+      ['pool-1/single', () => PoolEngine.create(source, { threads: 1, maxBatch: 1 })],
       ['pool-1', () => PoolEngine.create(source, { threads: 1 })],
       ['pool-2', () => PoolEngine.create(source, { threads: 2 })],
     ];
+    const hop = await hops(root, body);
     const cells: Cell[] = [];
     for (const [name, create] of contestants) {
       const engine = await create();
@@ -134,11 +225,22 @@ async function main(): Promise<void> {
       rounds: ROUNDS,
       roundMs: ROUND_MS,
       cells,
+      hops: hop,
     };
     const out = join(repoRoot, 'bench/results', quick ? 'tmp' : '');
     mkdirSync(out, { recursive: true });
     writeFileSync(join(out, 'pool-hop.json'), `${JSON.stringify(result, null, 2)}\n`);
-    process.stdout.write(`${table}\n\nload average ${result.loadavg.join(' ')} on ${result.cpus} CPUs\n`);
+    const hopTable = [
+      '| transport (2 KB echo, one at a time) | wall ns/round trip | CPU ns/round trip (all threads) |',
+      '|---|---:|---:|',
+      ...hop.map(
+        (h) =>
+          `| ${h.transport} | ${Math.round(h.wallNsPerRoundTrip)} | ${Math.round(h.cpuNsPerRoundTrip)} |`,
+      ),
+    ].join('\n');
+    process.stdout.write(
+      `${table}\n\n${hopTable}\n\nload average ${result.loadavg.join(' ')} on ${result.cpus} CPUs\n`,
+    );
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
