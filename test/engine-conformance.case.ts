@@ -1031,6 +1031,25 @@ export function runEngineConformance(name: string, create: (opts: LoadOptions) =
       });
     });
 
+    describe('size', () => {
+      it('25: a 6 MiB review is answered, on both endpoints', async () => {
+        const big = pod('big', 'mutate', { annotations: { blob: 'x'.repeat(6 * 1024 * 1024) } });
+        const body = apiserverBytes(review({ object: big }));
+        assert.ok(body.length > 6 * 1024 * 1024);
+        const t0 = performance.now();
+        const v = admissionResponse(await call(body, 'validate'));
+        assert.equal(v.allowed, true);
+        const m = admissionResponse(await call(body, 'mutate'));
+        const ops = decodePatch(m);
+        assert.ok(
+          ops.every((o) => o.path.startsWith('/metadata/')),
+          'the patch carries the change, not the blob',
+        );
+        assert.ok(JSON.stringify(ops).length < 1000);
+        assert.ok(performance.now() - t0 < 20_000, 'well within the API server deadline on an idle machine');
+      });
+    });
+
     describe('loading', () => {
       it('a policy set that does not load is refused with its error code', async () => {
         const root = tempDir('tollgate-conformance-bad-');
