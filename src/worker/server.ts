@@ -7,19 +7,15 @@
  *   GET  /healthz                                 the process serves HTTP
  *   GET  /readyz                                  policies loaded and not draining
  */
-import { timingSafeEqual } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { ServeConfig } from '../config/index.js';
-import { parseGoDuration } from '../config/index.js';
-import { type Endpoint, type EngineReply, errorReply } from '../engine/engine.js';
-import type { Decision } from '../engine/types.js';
-import { describeError, ERRORS, type ErrorCode, TollgateError } from '../errors.js';
+import type { Endpoint } from '../engine/engine.js';
+import { describeError, TollgateError } from '../errors.js';
 import type { Logger } from '../log/index.js';
-import { recordRequest } from '../metrics/index.js';
 import type { Uws } from '../uws.js';
-import { readBody } from './body.js';
 import type { WorkerEngine } from './engine.js';
 import { closeConnection, type ResponseState, sendError, sendJson } from './respond.js';
+import { handleWebhook, type WebhookContext } from './webhook.js';
 
 type UwsModule = typeof import('uWebSockets.js');
 
@@ -41,18 +37,6 @@ const WEBHOOK_PATHS: ReadonlyMap<string, Endpoint> = new Map([
   ['/mutate/', 'mutate'],
 ]);
 
-const JSON_TYPE = /^application\/json\s*(;|$)/i;
-
-/** The request deadline from `?timeout=` (a Go duration), the default when missing or garbled, capped. */
-export function requestTimeoutMs(
-  param: string,
-  config: Pick<ServeConfig, 'defaultTimeoutMs' | 'maxTimeoutMs'>,
-): number {
-  const ms = param === '' ? undefined : parseGoDuration(param);
-  if (ms === undefined || !(ms > 0)) return config.defaultTimeoutMs;
-  return Math.min(ms, config.maxTimeoutMs);
-}
-
 export class WebhookServer {
   private readonly opts: ServerOptions;
   /** Apps stay referenced while their connections may be open (an app that is collected frees its sockets). */
@@ -61,12 +45,21 @@ export class WebhookServer {
   private inflight = 0;
   private idleWaiters: (() => void)[] = [];
   private draining = false;
-  private readonly authToken: Buffer | undefined;
+  private readonly webhookContext: WebhookContext;
   private boundPort = 0;
 
   constructor(opts: ServerOptions) {
     this.opts = opts;
-    this.authToken = opts.authToken !== undefined ? Buffer.from(`Bearer ${opts.authToken}`) : undefined;
+    const authToken = opts.authToken !== undefined ? Buffer.from(`Bearer ${opts.authToken}`) : undefined;
+    this.webhookContext = {
+      config: opts.config,
+      log: opts.log,
+      authToken,
+      engine: opts.engine,
+      draining: () => this.draining,
+      begin: () => this.begin(),
+      end: () => this.end(),
+    };
   }
 
   get port(): number {
@@ -202,7 +195,7 @@ export class WebhookServer {
           });
           return;
         }
-        this.webhook(res, req, state, endpoint);
+        handleWebhook(this.webhookContext, res, req, state, endpoint);
         return;
       }
       if (url === '/healthz' || url === '/readyz') {
@@ -245,179 +238,4 @@ export class WebhookServer {
       }
     }
   }
-
-  private webhook(
-    res: Uws.HttpResponse,
-    req: Uws.HttpRequest,
-    state: ResponseState,
-    endpoint: Endpoint,
-  ): void {
-    const { config, log } = this.opts;
-    const t0 = performance.now();
-    // The HttpRequest lives on uWS's stack: read every header and the query now, before any callback.
-    const contentType = req.getHeader('content-type');
-    const contentEncoding = req.getHeader('content-encoding');
-    const contentLengthHeader = req.getHeader('content-length');
-    const authorization = this.authToken !== undefined ? req.getHeader('authorization') : '';
-    const timeoutMs = requestTimeoutMs(req.getQuery('timeout') ?? '', config);
-    const close = this.draining;
-
-    const reject = (code: ErrorCode, message: string, closeConn = close): void => {
-      if (sendError(res, state, code, message, { close: closeConn })) {
-        recordRequest(endpoint, errorStatus(code), undefined, (performance.now() - t0) / 1000);
-        log.info({ endpoint, code }, message);
-      }
-    };
-
-    // Requests that cannot be served are refused before the body is read; the connection is closed so
-    // the unread body is not parsed as the next request.
-    if (this.authToken !== undefined && !tokenMatches(this.authToken, authorization)) {
-      reject('TOLLGATE_ERR_HTTP_UNAUTHORIZED', 'missing or wrong bearer token', true);
-      return;
-    }
-    if (!JSON_TYPE.test(contentType)) {
-      reject(
-        'TOLLGATE_ERR_HTTP_MEDIA_TYPE',
-        `Content-Type must be application/json, got ${JSON.stringify(contentType.slice(0, 100))}`,
-        true,
-      );
-      return;
-    }
-    if (contentEncoding !== '' && contentEncoding.toLowerCase() !== 'identity') {
-      reject(
-        'TOLLGATE_ERR_HTTP_MEDIA_TYPE',
-        `Content-Encoding ${JSON.stringify(contentEncoding.slice(0, 50))} is not supported: send an uncompressed body`,
-        true,
-      );
-      return;
-    }
-    const announced = contentLengthHeader === '' ? undefined : Number(contentLengthHeader);
-    if (announced !== undefined && !(Number.isSafeInteger(announced) && announced >= 0)) {
-      reject('TOLLGATE_ERR_ADMISSION_BAD_JSON', 'invalid Content-Length', true);
-      return;
-    }
-    if (announced !== undefined && announced > config.bodyLimitBytes) {
-      reject(
-        'TOLLGATE_ERR_HTTP_BODY_TOO_LARGE',
-        `request body of ${announced} bytes exceeds the limit of ${config.bodyLimitBytes} bytes`,
-        true,
-      );
-      return;
-    }
-    const engine = this.opts.engine();
-    if (engine === undefined) {
-      reject('TOLLGATE_ERR_UNAVAILABLE', 'policies are not loaded yet');
-      return;
-    }
-
-    // From here on the answer is asynchronous: uWS requires onAborted before the handler returns.
-    this.begin();
-    let finished = false;
-    const finish = (): void => {
-      if (finished) return;
-      finished = true;
-      clearTimeout(deadline);
-      this.end();
-    };
-    res.onAborted(() => {
-      state.aborted = true;
-      if (!state.done) log.info({ endpoint }, 'client closed the connection before the answer');
-      finish();
-    });
-
-    // The deadline covers reading the body too: a body trickled in slower than the request's own timeout
-    // (slow-loris) is answered 504 and its connection closed; a slow evaluation gets a 504 Status a
-    // little before the API server gives up (it would discard a later answer anyway).
-    let bodyComplete = false;
-    const deadline = setTimeout(
-      () => {
-        const why = bodyComplete
-          ? `evaluation did not finish within ${timeoutMs}ms`
-          : `request body not received within ${timeoutMs}ms`;
-        if (sendError(res, state, 'TOLLGATE_ERR_DEADLINE_EXCEEDED', why, { close: close || !bodyComplete })) {
-          recordRequest(endpoint, 504, undefined, (performance.now() - t0) / 1000);
-          log.warn({ endpoint, timeoutMs }, why);
-        }
-        finish();
-      },
-      Math.max(1, timeoutMs - config.timeoutMarginMs / 2),
-    );
-
-    readBody(res, announced, config.bodyLimitBytes, (r) => {
-      bodyComplete = true;
-      if (state.done || state.aborted) return;
-      if (!r.ok) {
-        reject(
-          'TOLLGATE_ERR_HTTP_BODY_TOO_LARGE',
-          `request body exceeds the limit of ${config.bodyLimitBytes} bytes`,
-          true,
-        );
-        finish();
-        return;
-      }
-      const t1 = performance.now();
-      const budget = Math.max(1, Math.floor(timeoutMs - config.timeoutMarginMs - (t1 - t0)));
-      let pending: Promise<EngineReply>;
-      try {
-        pending = engine.evaluate({ body: r.body, endpoint, timeoutMs: budget });
-      } catch (e) {
-        pending = Promise.resolve(errorReply(e));
-      }
-      pending
-        .catch((e: unknown) => errorReply(e))
-        .then((reply) => {
-          const seconds = (performance.now() - t1) / 1000;
-          if (sendJson(res, state, reply.status, reply.body, { close: close || this.draining })) {
-            recordRequest(endpoint, reply.status, reply.decision, seconds);
-            logReply(log, endpoint, reply, seconds);
-          } else if (state.aborted) {
-            recordRequest(endpoint, 499, undefined, seconds);
-          }
-          finish();
-        })
-        .catch((e: unknown) => {
-          // Only reachable if writing itself failed; never let it escape.
-          log.error({ err: describeError(e) }, 'writing the response failed');
-          finish();
-        });
-    });
-  }
-}
-
-function errorStatus(code: ErrorCode): number {
-  return ERRORS[code].status;
-}
-
-function tokenMatches(expected: Buffer, header: string): boolean {
-  const got = Buffer.from(header);
-  return got.length === expected.length && timingSafeEqual(got, expected);
-}
-
-/** One line per decision: denials at info, allows at debug. Never the object: Secrets travel in reviews. */
-function logReply(log: Logger, endpoint: Endpoint, reply: EngineReply, seconds: number): void {
-  const durationMs = Math.round(seconds * 1e4) / 10;
-  const d: Decision | undefined = reply.decision;
-  if (d === undefined) {
-    const fields = { endpoint, status: reply.status, code: reply.error?.code, durationMs };
-    // 4xx messages can quote the request (JSON.parse errors include a snippet): log the code only.
-    if (reply.status >= 500) log.error(fields, reply.error?.message ?? 'error');
-    else log.info(fields, 'request rejected');
-    return;
-  }
-  const violated = d.evaluations
-    .filter((e) => e.outcome === 'deny' || e.outcome === 'error' || e.outcome === 'timeout')
-    .map((e) => e.binding);
-  const fields = {
-    uid: d.uid,
-    kind: d.kind,
-    namespace: d.namespace,
-    name: d.name,
-    operation: d.operation,
-    endpoint,
-    decision: d.response.allowed ? 'allowed' : 'denied',
-    violated,
-    durationMs,
-  };
-  if (d.response.allowed) log.debug(fields, 'allowed');
-  else log.info(fields, 'denied');
 }
