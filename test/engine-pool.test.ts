@@ -308,6 +308,28 @@ export default definePolicy({ name: 'no-latest', validate: (ctx) => (ctx.object?
     }
   });
 
+  it('reload while a thread of the old set is stuck: the old pool drains once the watchdog stops it', async () => {
+    const engine = await PoolEngine.create(f.load, { threads: 1 });
+    try {
+      const stuck = engine.evaluate({
+        body: podReview({ uid: 'drain-loop', labels: { trap: 'loop' } }),
+        endpoint: 'validate',
+      });
+      const until = performance.now() + 30_000;
+      while (engine.stats().inFlight === 0 && performance.now() < until)
+        await new Promise((r) => setTimeout(r, 10));
+      await engine.reload(await loadSource(f.load));
+      const resp = responseOf((await stuck).body);
+      assert.equal(resp.allowed, false);
+      assert.match(resp.status?.message ?? '', /\[trap-closed\] .*TOLLGATE_ERR_POLICY_TIMEOUT/);
+      const next = await engine.evaluate({ body: podReview({ uid: 'after-drain' }), endpoint: 'validate' });
+      assert.equal(responseOf(next.body).allowed, true);
+      assert.equal(engine.stats().threads, 1);
+    } finally {
+      await engine.close();
+    }
+  });
+
   it('close() answers queued requests at once and still stops a stuck thread', async () => {
     const engine = await PoolEngine.create(f.load, { threads: 1 });
     const stuck = engine.evaluate({
