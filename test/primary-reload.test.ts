@@ -147,9 +147,22 @@ async function scenario(
   assert.deepEqual(await decisions(s.port, 'registry.third/app:1'), Array(6).fill(true));
   assert.deepEqual(await decisions(s.port, 'registry.other/app:1'), Array(6).fill(false));
 
-  // 5. The certificate Secret is rotated: new connections get the new certificate.
+  // 5. A key that does not match the certificate is rejected; the workers keep the old pair.
   const oldFp = await servedFingerprint(s.port);
   assert.equal(oldFp, new X509Certificate(readFileSync(tree.cert)).fingerprint256);
+  tree.mismatchKey();
+  await waitFor(
+    'the mismatched key is rejected',
+    async () =>
+      sample(await s.metrics(), 'tollgate_reloads_total{result="failed",what="certs"}') === 1
+        ? true
+        : undefined,
+    90_000,
+  );
+  assert.equal(await servedFingerprint(s.port), oldFp);
+  assert.deepEqual(await decisions(s.port, 'registry.third/app:1', 2), [true, true]);
+
+  // 6. The certificate Secret is rotated: new connections get the new certificate.
   tree.rotateCertificate();
   const newFp = new X509Certificate(readFileSync(tree.cert)).fingerprint256;
   assert.notEqual(newFp, oldFp);
@@ -165,4 +178,20 @@ async function scenario(
   text = await s.metrics();
   assert.equal(sample(text, 'tollgate_reloads_total{result="ok",what="certs"}'), 1);
   assert.deepEqual(await decisions(s.port, 'registry.third/app:1'), Array(6).fill(true));
+
+  // 7. SIGHUP re-reads everything at once: the policy set is unchanged, the certificate is sent again.
+  process.kill(s.proc.pid as number, 'SIGHUP');
+  await waitFor(
+    'the SIGHUP certificate reload',
+    async () =>
+      sample(await s.metrics(), 'tollgate_reloads_total{result="ok",what="certs"}') === 2 ? true : undefined,
+    90_000,
+  );
+  text = await s.metrics();
+  assert.equal(
+    sample(text, RELOAD_OK),
+    2,
+    `an unchanged policy set is not sent again: ${JSON.stringify(s.logs.filter((l) => l.msg === 'policy set reloaded'))}`,
+  );
+  assert.equal(sample(text, 'tollgate_workers_ready'), 2);
 }

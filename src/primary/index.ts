@@ -195,11 +195,14 @@ export async function startPrimary(
         log.debug('policy inputs changed but the policy set is the same');
         return 'unchanged';
       }
+      const changed = (['policies', 'bindings', 'data'] as const).filter(
+        (k) => JSON.stringify(r.source[k]) !== JSON.stringify(active.source[k]),
+      );
       active = { generation: active.generation + 1, source: r.source };
       activeJson = json;
       reloads.inc({ result: 'ok', what: 'policies' });
       log.info(
-        { generation: active.generation, bindings: r.bindings, policies: r.policies },
+        { generation: active.generation, bindings: r.bindings, policies: r.policies, changed },
         'policy set reloaded',
       );
       supervisor.broadcast({ type: 'tollgate:reload', generation: active.generation, source: active.source });

@@ -96,6 +96,8 @@ export interface Tree {
   writePolicy(name: string, code: string): void;
   /** A new self-signed certificate and key, written over the old files (rename, like a Secret update). */
   rotateCertificate(): void;
+  /** Replace only the key with one that does not belong to the certificate (a half-updated Secret). */
+  mismatchKey(): void;
   remove(): void;
 }
 
@@ -163,6 +165,12 @@ export function makeTree(registry = 'registry.good'): Tree {
     },
     rotateCertificate() {
       makeCert(tree.cert, tree.key);
+    },
+    mismatchKey() {
+      const other = join(dir, 'other');
+      mkdirSync(other, { recursive: true });
+      makeCert(join(other, 'tls.crt'), join(other, 'tls.key'));
+      renameSync(join(other, 'tls.key'), tree.key);
     },
     remove() {
       rmSync(dir, { recursive: true, force: true });
