@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import type { Pod } from 'kubernetes-types/core/v1.js';
 import { definePolicy, isPolicy } from './index.js';
 
 describe('definePolicy', () => {
@@ -17,6 +18,30 @@ describe('definePolicy', () => {
 
   it('accepts mutate-only policies', () => {
     assert.ok(isPolicy(definePolicy({ name: 'm', description: 'x', mutate: () => undefined })));
+  });
+
+  it('types ctx.object with a kubernetes-types object (checked by tsc)', () => {
+    const p = definePolicy<{ max: number }, Pod>({
+      name: 'typed',
+      description: 'typed with kubernetes-types',
+      validate(ctx) {
+        const n = ctx.object?.spec?.containers.length ?? 0;
+        return n > ctx.params.max ? `${n} containers` : [];
+      },
+      mutate(ctx) {
+        const pod = ctx.object;
+        if (pod === null) return undefined;
+        return { ...pod, metadata: { ...pod.metadata, labels: { ...pod.metadata?.labels, typed: 'yes' } } };
+      },
+    });
+    const object: Pod = {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      spec: { containers: [{ name: 'a' }, { name: 'b' }] },
+    };
+    const ctx = { object, params: { max: 1 } } as unknown as Parameters<NonNullable<typeof p.validate>>[0];
+    assert.equal(p.validate!(ctx), '2 containers');
+    assert.deepEqual((p.mutate!(ctx) as Pod).metadata?.labels, { typed: 'yes' });
   });
 
   it('rejects bad names and policies without validate or mutate', () => {

@@ -13,7 +13,7 @@ export { CONTAINER_TYPES, containers, podSpecs, podTemplateOf } from './pod-spec
 export * from './types.js';
 
 /** Declare a policy. The engine checks the shape again when loading; this gives authors types. */
-export function definePolicy<P = Record<string, unknown>, O extends KubeObject = KubeObject>(
+export function definePolicy<P = Record<string, unknown>, O extends object = KubeObject>(
   spec: PolicySpec<P, O>,
 ): Policy<P, O> {
   if (typeof spec !== 'object' || spec === null) throw new TypeError('definePolicy expects an object');

@@ -20,9 +20,9 @@ export type ViolationLike = string | Violation;
 
 /** What `validate` may return. Nothing (or an empty list) means allowed. */
 export type ValidateResult =
-  // biome-ignore lint/suspicious/noConfusingVoidType: lets `validate(ctx) { ... }` return nothing at all
   | undefined
   | null
+  // biome-ignore lint/suspicious/noConfusingVoidType: lets `validate(ctx) { ... }` return nothing at all
   | void
   | ViolationLike
   | readonly ViolationLike[]
@@ -30,7 +30,7 @@ export type ValidateResult =
 
 /** What `mutate` may return: the changed object (a changed copy of ctx.object), or nothing for no change. */
 // biome-ignore lint/suspicious/noConfusingVoidType: lets `mutate(ctx) { ... }` change ctx.object and return nothing
-export type MutateResult = KubeObject | undefined | null | void;
+export type MutateResult<O extends object = KubeObject> = O | KubeObject | undefined | null | void;
 
 /** The request as a policy sees it. */
 export interface RequestInfo {
@@ -55,7 +55,7 @@ export interface Inventory {
   namespace(name: string): KubeObject | undefined;
 }
 
-export interface PolicyContext<P = Record<string, unknown>, O extends KubeObject = KubeObject> {
+export interface PolicyContext<P = Record<string, unknown>, O extends object = KubeObject> {
   readonly request: RequestInfo;
   /** The object under review (for DELETE this is null; use oldObject). Do not modify it in validate. */
   readonly object: O | null;
@@ -86,7 +86,7 @@ export interface PolicyMatch {
 /** A JSON Schema (draft-07 / OpenAPI v3 subset) for a policy's parameters. */
 export type JsonSchema = Readonly<Record<string, unknown>>;
 
-export interface PolicySpec<P = Record<string, unknown>, O extends KubeObject = KubeObject> {
+export interface PolicySpec<P = Record<string, unknown>, O extends object = KubeObject> {
   /** Kebab-case name; bindings refer to it. */
   readonly name: string;
   /** One line. */
@@ -106,11 +106,11 @@ export interface PolicySpec<P = Record<string, unknown>, O extends KubeObject = 
   /** Evaluation timeout in ms for this policy (the server bounds it by the request deadline). */
   readonly timeoutMs?: number;
   readonly validate?: (ctx: PolicyContext<P, O>) => ValidateResult | Promise<ValidateResult>;
-  readonly mutate?: (ctx: PolicyContext<P, O>) => MutateResult | Promise<MutateResult>;
+  readonly mutate?: (ctx: PolicyContext<P, O>) => MutateResult<O> | Promise<MutateResult<O>>;
 }
 
 export const POLICY_BRAND: unique symbol = Symbol.for('tollgate.policy');
 
-export type Policy<P = Record<string, unknown>, O extends KubeObject = KubeObject> = PolicySpec<P, O> & {
+export type Policy<P = Record<string, unknown>, O extends object = KubeObject> = PolicySpec<P, O> & {
   readonly [POLICY_BRAND]: true;
 };
