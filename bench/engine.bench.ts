@@ -203,6 +203,7 @@ async function main(): Promise<void> {
     if (fifty.bindings.length !== 50) throw new Error(`expected 50 bindings, got ${fifty.bindings.length}`);
 
     const enc = new TextEncoder();
+    const utf8 = new TextDecoder();
     // What kube-apiserver's encoding/json sends: HTML-escaped, trailing newline.
     const bytesOf = (v: unknown) => enc.encode(`${JSON.stringify(v).replace(/</g, '\\u003c')}\n`);
     const allowedBody = bytesOf(podReview('192.168.64.1:5000/shop/web:2.4.1'));
@@ -239,6 +240,8 @@ async function main(): Promise<void> {
       ],
       ['50 bindings, 1 matches: evaluateReview only', () => evaluateReview(fifty, allowedReview, opts)],
       ['decodeReview only (for reference)', async () => decodeReview(allowedBody)],
+      // The floor on this machine: UTF-8 decoding and JSON.parse of the same bytes, nothing else.
+      ['TextDecoder + JSON.parse only (baseline)', async () => JSON.parse(utf8.decode(allowedBody))],
     ];
     for (const [name, fn] of cases) {
       stats.push(await measure(name, fn));
