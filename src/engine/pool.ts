@@ -167,6 +167,30 @@ function taskModule(): Promise<string> {
   return threadFile;
 }
 
+/**
+ * Node flags for the threads. From sources, the process runs under `--import tsx`, which threads inherit
+ * and which costs each thread (re)start its own tsx setup, for a task module that is plain JS already:
+ * loader flags are left out there. Built code passes the process's flags through (piscina's default).
+ */
+function threadExecArgv(): string[] | undefined {
+  if (!import.meta.url.endsWith('.ts')) return undefined;
+  const out: string[] = [];
+  const argv = process.execArgv;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (
+      a === '--import' ||
+      a === '--require' ||
+      a === '-r' ||
+      a === '--loader' ||
+      a === '--experimental-loader'
+    )
+      i++;
+    else if (!/^--(import|require|loader|experimental-loader)=/.test(a)) out.push(a);
+  }
+  return out;
+}
+
 function resolveOptions(o: PoolOptions): Resolved {
   const positive = (name: string, v: number | undefined, d: number): number => {
     if (v === undefined) return d;
@@ -325,8 +349,10 @@ class ThreadGroup {
 
   /** Start the threads and wait until every one has built the set; a broken set rejects. */
   static async start(source: PolicySetSource, o: Resolved, events: GroupEvents): Promise<ThreadGroup> {
+    const execArgv = threadExecArgv();
     const piscina = new Piscina<ServeTask, FromThread>({
       filename: await taskModule(),
+      ...(execArgv !== undefined ? { execArgv } : {}),
       minThreads: o.threads,
       maxThreads: o.threads,
       idleTimeout: Number.POSITIVE_INFINITY,
