@@ -195,3 +195,46 @@ async function scenario(
   );
   assert.equal(sample(text, 'tollgate_workers_ready'), 2);
 }
+
+test('a reload accepted while a worker is (re)starting reaches that worker too', async () => {
+  const tree = makeTree('registry.good');
+  cleanups.push(() => tree.remove());
+  const s = await serve(tree, { workers: 2 });
+  cleanups.push(() => s.kill());
+  try {
+    const victim = s.workerPids().get(0) as number;
+    process.kill(victim, 'SIGKILL');
+    await waitFor('the crash noticed', () =>
+      s.logs.some((l) => l.msg === 'worker exited unexpectedly: respawning') ? true : undefined,
+    );
+    // The respawned worker is forked in 250 ms and needs seconds to start; the new set is accepted meanwhile.
+    tree.swapBindings(bindingYaml('registry.other'));
+    await waitFor(
+      'slot 0 respawned',
+      () => {
+        const pid = s.workerPids().get(0);
+        return pid !== undefined && pid !== victim ? pid : undefined;
+      },
+      90_000,
+    );
+    await waitFor(
+      'generation 2 accepted',
+      () => (s.logs.some((l) => l.msg === 'policy set reloaded') ? true : undefined),
+      90_000,
+    );
+    // Whichever came first (init with generation 1 then a reload, or init with generation 2), every worker
+    // ends up on generation 2: fresh connections land on both workers and all see the new binding.
+    await waitFor(
+      'every worker on the new set',
+      async () => {
+        const ds = await decisions(s.port, 'registry.good/app:1', 8);
+        return ds.every((d) => d === false) ? true : undefined;
+      },
+      90_000,
+    );
+    assert.deepEqual(await decisions(s.port, 'registry.other/app:1', 8), Array(8).fill(true));
+  } catch (e) {
+    process.stderr.write(`# serve logs:\n${s.tail()}\n`);
+    throw e;
+  }
+});
