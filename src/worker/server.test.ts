@@ -91,7 +91,7 @@ it('no policies loaded yet: webhook calls and /readyz answer 503 Status', async 
 it('an engine that never answers: 504 Status shortly before ?timeout, without Retry-After', async () => {
   engine = hung;
   const t0 = performance.now();
-  const r = await post('/validate?timeout=1s', '{}');
+  const r = await send('POST', '/validate?timeout=1s', '{}');
   const ms = performance.now() - t0;
   assert.equal(r.status, 504);
   const s = JSON.parse(r.text) as { kind: string; code: number; reason: string };
