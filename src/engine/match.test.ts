@@ -232,6 +232,7 @@ describe('compileMatch', () => {
       object: { apiVersion: 'v1', kind: 'Pod', metadata: { generateName: 'web-' } },
     });
     assert.equal(matches({ name: 'web-*' }, generated), false, 'no name yet: cannot match a name');
+    assert.equal(matches({ name: '' }, generated), true, 'a blank name means any (Gatekeeper)');
   });
 
   it('labelSelector matches the new or the old object', () => {

@@ -93,7 +93,8 @@ export function compileMatch(m: MatchSpec | undefined): MatchPredicate {
       return scope === 'Namespaced' ? namespaced : !namespaced;
     });
   }
-  if (name !== undefined) {
+  // Gatekeeper: a blank name means any name.
+  if (name !== undefined && name !== '') {
     checks.push((req) => {
       const n = nameOf(req);
       return n !== undefined && globMatch(name, n);

@@ -86,6 +86,10 @@ const BINDINGS = [
     match: { namespaces: ['params'] },
   }),
   bindingYaml('pods-delete', 'pods', { match: { operations: ['DELETE'] } }),
+  // Gatekeeper: an empty kinds/apiGroups list in a selector means any; an empty kinds list is no list.
+  bindingYaml('any-kind-in-batch', 'services', { match: { kinds: [{ apiGroups: ['batch'], kinds: [] }] } }),
+  bindingYaml('any-group-widget', 'services', { match: { kinds: [{ apiGroups: [], kinds: ['Widget'] }] } }),
+  bindingYaml('empty-kinds', 'services', { match: { kinds: [] } }),
 ].join('');
 
 describe('buildPolicySet', () => {
@@ -105,7 +109,15 @@ describe('buildPolicySet', () => {
     assert.deepEqual(names('', 'Pod', 'CREATE'), ['pods', 'no-autogen', 'params', 'params-alias']);
     assert.deepEqual(names('', 'Pod', 'DELETE'), ['pods-delete']);
     assert.deepEqual(names('', 'Pod', 'CONNECT'), []);
-    assert.deepEqual(names('', 'Service', 'CREATE'), ['services']);
+    assert.deepEqual(names('', 'Service', 'CREATE'), ['services', 'empty-kinds']);
+    assert.deepEqual(names('batch', 'Job', 'CREATE'), [
+      'pods',
+      'params',
+      'params-alias',
+      'any-kind-in-batch',
+    ]);
+    assert.deepEqual(names('example.com', 'Widget', 'CREATE'), ['any-group-widget']);
+    assert.deepEqual(names('', 'Widget', 'CREATE'), ['any-group-widget']);
     assert.deepEqual(names('', 'Service', 'UPDATE'), []);
     assert.deepEqual(names('', 'ConfigMap', 'CREATE'), []);
     assert.deepEqual(names('apps', 'Pod', 'CREATE'), ['anything'], 'group matters');

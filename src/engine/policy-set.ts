@@ -110,8 +110,10 @@ function formatAjvErrors(errors: readonly ErrorObject[]): string[] {
   });
 }
 
+/** Gatekeeper's kinds semantics: an absent or empty apiGroups/kinds list in a selector means any. */
 function expandKinds(k: PolicyMatch['kinds']): { apiGroups: string[]; kinds: string[] }[] {
-  return (k ?? []).map((s) => ({ apiGroups: [...(s.apiGroups ?? ['*'])], kinds: [...(s.kinds ?? ['*'])] }));
+  const any = (l: readonly string[] | undefined) => (l === undefined || l.length === 0 ? ['*'] : [...l]);
+  return (k ?? []).map((s) => ({ apiGroups: any(s.apiGroups), kinds: any(s.kinds) }));
 }
 
 /**
@@ -191,7 +193,8 @@ export async function buildPolicySet(source: PolicySetSource): Promise<PolicySet
       // Frozen: one object serves every request, so a policy that wrote to ctx.params would leak state.
       params: deepFreeze(params),
       matches: compileMatch(spec.match),
-      kinds: expandKinds(spec.match?.kinds ?? policy.match.kinds),
+      // An empty `kinds: []` is the same as none: the policy's own default kinds.
+      kinds: expandKinds(spec.match?.kinds?.length ? spec.match.kinds : policy.match.kinds),
       operations: spec.match?.operations ?? policy.match.operations,
     });
   }
