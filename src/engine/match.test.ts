@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { AdmissionRequest, KubeObject, Operation } from '../admission/types.js';
 import { createInventory } from './inventory.js';
-import { compileMatch, globMatch, selectorMatches } from './match.js';
+import { compileMatch, globMatch, globMatchesGenerateName, selectorMatches } from './match.js';
 import type { LabelSelector, MatchSpec } from './types.js';
 
 const inventory = createInventory([
@@ -68,9 +68,23 @@ describe('globMatch', () => {
     assert.equal(globMatch('kube-*', 'mykube-x'), false);
     assert.equal(globMatch('*-system', 'kube-system'), true);
     assert.equal(globMatch('*-system', 'kube-systems'), false);
+    assert.equal(globMatch('*system*', 'kube-system-x'), true, 'infix (Gatekeeper pkg/wildcard)');
+    assert.equal(globMatch('*system*', 'kube-sys'), false);
+    assert.equal(globMatch('**', 'anything'), true);
     assert.equal(globMatch('*', ''), true);
     assert.equal(globMatch('', ''), true);
     assert.equal(globMatch('', 'x'), false);
+  });
+});
+
+describe('globMatchesGenerateName', () => {
+  it('only prefix and infix patterns can match a name still to be generated', () => {
+    assert.equal(globMatchesGenerateName('web-*', 'web-'), true);
+    assert.equal(globMatchesGenerateName('web-*', 'web-abc-'), true);
+    assert.equal(globMatchesGenerateName('web-abc*', 'web-'), false);
+    assert.equal(globMatchesGenerateName('*abc*', 'x-abc-'), true);
+    assert.equal(globMatchesGenerateName('*-1', 'web-'), false);
+    assert.equal(globMatchesGenerateName('web-', 'web-'), false);
   });
 });
 
@@ -231,7 +245,12 @@ describe('compileMatch', () => {
     const generated = request({
       object: { apiVersion: 'v1', kind: 'Pod', metadata: { generateName: 'web-' } },
     });
-    assert.equal(matches({ name: 'web-*' }, generated), false, 'no name yet: cannot match a name');
+    assert.equal(matches({ name: 'web-*' }, generated), true, 'the generated name will start with web-');
+    assert.equal(matches({ name: '*eb*' }, generated), true);
+    assert.equal(matches({ name: 'web-x*' }, generated), false);
+    assert.equal(matches({ name: '*-1' }, generated), false, 'a suffix cannot be known yet');
+    assert.equal(matches({ name: 'web-' }, generated), false, 'an exact name cannot be known yet');
+    assert.equal(matches({ name: '*' }, request({ object: { kind: 'Pod', metadata: {} } })), true);
     assert.equal(matches({ name: '' }, generated), true, 'a blank name means any (Gatekeeper)');
   });
 

@@ -2,12 +2,29 @@ import type { AdmissionRequest, KubeObject } from '../admission/types.js';
 import type { Inventory } from '../sdk/types.js';
 import type { LabelSelector, MatchSpec } from './types.js';
 
-/** Gatekeeper's namespace/name globs: `prefix*`, `*suffix`, or an exact name. */
+/**
+ * Gatekeeper's namespace/name globs (pkg/wildcard): `prefix*`, `*suffix`, `*infix*`, or an exact name.
+ */
 export function globMatch(pattern: string, value: string): boolean {
+  const front = pattern.startsWith('*');
+  const back = pattern.length > 1 && pattern.endsWith('*');
+  if (front && back) return value.includes(pattern.slice(1, -1));
   if (pattern === '*') return true;
-  if (pattern.endsWith('*')) return value.startsWith(pattern.slice(0, -1));
-  if (pattern.startsWith('*')) return value.endsWith(pattern.slice(1));
+  if (front) return value.endsWith(pattern.slice(1));
+  if (back) return value.startsWith(pattern.slice(0, -1));
   return pattern === value;
+}
+
+/**
+ * Whether a name pattern can match the name the API server will generate from `generateName` (a prefix):
+ * only `prefix*` and `*infix*` patterns can tell (Gatekeeper's MatchesGenerateName).
+ */
+export function globMatchesGenerateName(pattern: string, generateName: string): boolean {
+  const front = pattern.startsWith('*');
+  const back = pattern.length > 1 && pattern.endsWith('*');
+  if (front && back) return generateName.includes(pattern.slice(1, -1));
+  if (back && !front) return generateName.startsWith(pattern.slice(0, -1));
+  return false;
 }
 
 function anyGlob(patterns: readonly string[], value: string): boolean {
@@ -97,7 +114,11 @@ export function compileMatch(m: MatchSpec | undefined): MatchPredicate {
   if (name !== undefined && name !== '') {
     checks.push((req) => {
       const n = nameOf(req);
-      return n !== undefined && globMatch(name, n);
+      // No name yet is the empty name, as in Gatekeeper (only `*` matches it).
+      if (globMatch(name, n ?? '')) return true;
+      // CREATE with generateName: the final name starts with it (Gatekeeper matches either).
+      const gen = req.object?.metadata?.generateName;
+      return typeof gen === 'string' && gen !== '' && globMatchesGenerateName(name, gen);
     });
   }
   if (labelSelector !== undefined) {
