@@ -34,8 +34,8 @@ export interface GroupOptions {
   readonly loadTimeoutMs: number;
 }
 
-export /** One request waiting for, or being evaluated by, a thread. */
-interface Job {
+/** One request waiting for, or being evaluated by, a thread. */
+export interface Job {
   readonly body: Uint8Array;
   readonly endpoint: Endpoint;
   readonly deadline: number;
@@ -44,11 +44,11 @@ interface Job {
   done: boolean;
 }
 
-export /**
+/**
  * One thread's lane: its serve task (piscina) and the port batches travel on, one batch at a time, and
  * the thread's progress slot.
  */
-interface Lane {
+export interface Lane {
   readonly group: ThreadGroup;
   readonly port: MessagePort;
   readonly abort: AbortController;
