@@ -11,6 +11,14 @@
  *   await engine.close();
  *
  * `evaluate` copies `body` once into the batch buffer (the caller may reuse its buffer afterwards).
+ * Options: threads (default 1), maxQueue (1024), timeoutMs (9000, when a request names none),
+ * resourceLimits ({maxOldGenerationSizeMb: 256, maxYoungGenerationSizeMb: 32}), maxBatch (64),
+ * loadTimeoutMs (30 s), watchdogMs (10). Metrics: pool_queue_depth, pool_utilization_ratio (lane busy
+ * time per second), pool_thread_restarts_total{reason=timeout|heap|crash}, pool_rejected_total.
+ *
+ * Files: this one schedules (queue, batches, deadlines, reload); pool-lanes.ts runs the threads and their
+ * lanes; thread.ts is the task module; failure-reply.ts builds the answers given without a thread;
+ * src/ipc/thread-messages.ts types every message.
  *
  * How a request travels (the hop is the main cost, so it is paid per batch, not per request):
  * - piscina owns the threads: creation, heap limits, termination and replacement. Each thread runs one
