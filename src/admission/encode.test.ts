@@ -59,6 +59,66 @@ describe('sanitizeWarnings (ADMISSION.md §3.5)', () => {
   });
 });
 
+describe('sanitizeWarnings on random input', () => {
+  it('always keeps the API server rules, and keeps clean short warnings unchanged', () => {
+    let seed = 42;
+    const rand = () => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed / 0x80000000;
+    };
+    const alphabet = [
+      'a',
+      'Z',
+      ' ',
+      '\n',
+      '\t',
+      '\u0000',
+      '\u007f',
+      '\u0085',
+      'é',
+      '😀',
+      '\ud800',
+      '\udc00',
+      '…',
+      '"',
+    ];
+    for (let round = 0; round < 300; round++) {
+      const input = Array.from({ length: Math.floor(rand() * 60) }, () =>
+        Array.from(
+          { length: Math.floor(rand() * 400) },
+          () => alphabet[Math.floor(rand() * alphabet.length)],
+        ).join(''),
+      );
+      if (rand() < 0.3) input.push(...input.slice(0, 3));
+      const out = sanitizeWarnings(input);
+      let total = 0;
+      for (const w of out) {
+        const n = runes(w);
+        assert.ok(n > 0 && n <= WARNING_MAX_RUNES);
+        assert.doesNotMatch(w, /[\u0000-\u001f\u007f-\u009f]/);
+        assert.equal(w, w.toWellFormed());
+        assert.equal(w, w.trim());
+        total += n;
+      }
+      assert.ok(total <= WARNINGS_TOTAL_MAX_RUNES);
+      assert.equal(new Set(out).size, out.length);
+      for (const w of input) {
+        const clean = w.trim();
+        if (
+          clean === w &&
+          clean !== '' &&
+          runes(w) <= WARNING_MAX_RUNES &&
+          w === w.toWellFormed() &&
+          !/[\u0000-\u001f\u007f-\u009f]/.test(w) &&
+          total + runes(w) <= WARNINGS_TOTAL_MAX_RUNES - WARNING_MAX_RUNES
+        ) {
+          assert.ok(out.includes(w), 'a clean warning that fits is kept verbatim');
+        }
+      }
+    }
+  });
+});
+
 describe('encodeReview / encodeStatus', () => {
   it('echoes the apiVersion and writes exactly apiVersion, kind, response', () => {
     for (const v of ['admission.k8s.io/v1', 'admission.k8s.io/v1beta1'] as const) {
