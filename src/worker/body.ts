@@ -12,19 +12,30 @@ export type BodyResult =
 
 /**
  * Start reading. `onDone` is called exactly once, unless the request is aborted first: with the body, or
- * with `too-large` as soon as the received bytes pass `limit` (the rest is not buffered).
+ * with `too-large` as soon as the received bytes pass `limit` (the rest is not buffered). If `onDone`
+ * itself throws, `onError` gets the exception (nothing may escape a uWS callback).
  */
 export function readBody(
   res: Uws.HttpResponse,
   announced: number | undefined,
   limit: number,
   onDone: (r: BodyResult) => void,
+  onError: (e: unknown) => void,
 ): void {
   let buf = new Uint8Array(announced !== undefined ? Math.min(announced, limit) : 16 * 1024);
   let received = 0;
   let finished = false;
   res.onData((chunk, isLast) => {
     if (finished) return;
+    try {
+      take(chunk, isLast);
+    } catch (e) {
+      // An exception escaping a uWS callback terminates the process: fail this request instead.
+      finished = true;
+      onError(e);
+    }
+  });
+  function take(chunk: ArrayBuffer, isLast: boolean): void {
     const n = chunk.byteLength;
     if (received + n > limit) {
       finished = true;
@@ -42,5 +53,5 @@ export function readBody(
       finished = true;
       onDone({ ok: true, body: buf.subarray(0, received) });
     }
-  });
+  }
 }

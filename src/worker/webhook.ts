@@ -14,7 +14,7 @@ import { recordRequest } from '../metrics/index.js';
 import type { Uws } from '../uws.js';
 import { readBody } from './body.js';
 import type { WorkerEngine } from './engine.js';
-import { type ResponseState, sendError, sendJson } from './respond.js';
+import { closeConnection, type ResponseState, sendError, sendJson } from './respond.js';
 
 /** What a webhook call needs from its server. */
 export interface WebhookContext {
@@ -140,44 +140,58 @@ export function handleWebhook(
     Math.max(1, timeoutMs - config.timeoutMarginMs / 2),
   );
 
-  readBody(res, announced, config.bodyLimitBytes, (r) => {
-    bodyComplete = true;
-    if (state.done || state.aborted) return;
-    if (!r.ok) {
-      reject(
-        'TOLLGATE_ERR_HTTP_BODY_TOO_LARGE',
-        `request body exceeds the limit of ${config.bodyLimitBytes} bytes`,
-        true,
-      );
+  readBody(
+    res,
+    announced,
+    config.bodyLimitBytes,
+    (r) => {
+      bodyComplete = true;
+      if (state.done || state.aborted) return;
+      if (!r.ok) {
+        reject(
+          'TOLLGATE_ERR_HTTP_BODY_TOO_LARGE',
+          `request body exceeds the limit of ${config.bodyLimitBytes} bytes`,
+          true,
+        );
+        finish();
+        return;
+      }
+      const t1 = performance.now();
+      const budget = Math.max(1, Math.floor(timeoutMs - config.timeoutMarginMs - (t1 - t0)));
+      let pending: Promise<EngineReply>;
+      try {
+        pending = engine.evaluate({ body: r.body, endpoint, timeoutMs: budget });
+      } catch (e) {
+        pending = Promise.resolve(errorReply(e));
+      }
+      pending
+        .catch((e: unknown) => errorReply(e))
+        .then((reply) => {
+          const seconds = (performance.now() - t1) / 1000;
+          if (sendJson(res, state, reply.status, reply.body, { close: close || ctx.draining() })) {
+            recordRequest(endpoint, reply.status, reply.decision, seconds);
+            logReply(log, endpoint, reply, seconds);
+          } else if (state.aborted) {
+            recordRequest(endpoint, 499, undefined, seconds);
+          }
+          finish();
+        })
+        .catch((e: unknown) => {
+          // Only reachable if writing itself failed; never let it escape.
+          log.error({ err: describeError(e) }, 'writing the response failed');
+          finish();
+        });
+    },
+    (e) => {
+      log.error({ endpoint, err: describeError(e) }, 'request handling failed');
+      try {
+        sendError(res, state, 'TOLLGATE_ERR_INTERNAL', 'internal error', { close: true });
+      } catch {
+        closeConnection(res, state);
+      }
       finish();
-      return;
-    }
-    const t1 = performance.now();
-    const budget = Math.max(1, Math.floor(timeoutMs - config.timeoutMarginMs - (t1 - t0)));
-    let pending: Promise<EngineReply>;
-    try {
-      pending = engine.evaluate({ body: r.body, endpoint, timeoutMs: budget });
-    } catch (e) {
-      pending = Promise.resolve(errorReply(e));
-    }
-    pending
-      .catch((e: unknown) => errorReply(e))
-      .then((reply) => {
-        const seconds = (performance.now() - t1) / 1000;
-        if (sendJson(res, state, reply.status, reply.body, { close: close || ctx.draining() })) {
-          recordRequest(endpoint, reply.status, reply.decision, seconds);
-          logReply(log, endpoint, reply, seconds);
-        } else if (state.aborted) {
-          recordRequest(endpoint, 499, undefined, seconds);
-        }
-        finish();
-      })
-      .catch((e: unknown) => {
-        // Only reachable if writing itself failed; never let it escape.
-        log.error({ err: describeError(e) }, 'writing the response failed');
-        finish();
-      });
-  });
+    },
+  );
 }
 
 function errorStatus(code: ErrorCode): number {
