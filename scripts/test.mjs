@@ -39,4 +39,11 @@ if (only.length === 0) {
   run('npx', ['biome', 'check', '--diagnostic-level=error']);
 }
 const files = only.length > 0 ? only : [...testFiles('src'), ...(unitOnly ? [] : testFiles('test'))];
-run(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-reporter=spec', ...files]);
+run(process.execPath, [
+  '--import',
+  'tsx',
+  '--test',
+  '--test-concurrency=2',
+  '--test-reporter=spec',
+  ...files,
+]);
