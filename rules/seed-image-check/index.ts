@@ -32,7 +32,10 @@ export default definePolicy<Params>({
         violations.push({ message: `${c.image} repo not start with ${registry}`, path: `${c.path}.image` });
       }
       if (c.image.endsWith(forbiddenTagSuffix)) {
-        violations.push({ message: `${c.image} tag end with ${forbiddenTagSuffix}`, path: `${c.path}.image` });
+        violations.push({
+          message: `${c.image} tag end with ${forbiddenTagSuffix}`,
+          path: `${c.path}.image`,
+        });
       }
     }
     return violations;
