@@ -8,7 +8,9 @@ interface Params {
 /**
  * Port of Gatekeeper's VerifyDeprecatedAPI: an object whose `apiVersion` is listed in `kvs` as deprecated
  * for its kind is refused, naming the API to move to (`targetAPI`; `None` when the API is gone).
- * `k8sVersion` only labels the message. The check reads the object's apiVersion as sent to the webhook.
+ * `k8sVersion` only labels the message. Both the object's apiVersion and the version the user actually
+ * sent (`requestKind`, which differs when the API server converted the object for the webhook under
+ * matchPolicy: Equivalent) are checked.
  */
 export default definePolicy<Params>({
   name: 'verify-deprecated-api',
@@ -38,16 +40,22 @@ export default definePolicy<Params>({
   validate(ctx) {
     const o = ctx.object;
     if (o === null) return [];
+    const rk = ctx.request.requestKind;
+    const requested = rk.group === '' ? rk.version : `${rk.group}/${rk.version}`;
+    const used = [o.apiVersion, requested];
     const hit = ctx.params.kvs.find(
-      (kv) => kv.deprecatedAPI === o.apiVersion && (kv.kinds ?? []).includes(String(o.kind)),
+      (kv) =>
+        used.includes(kv.deprecatedAPI) &&
+        ((kv.kinds ?? []).includes(String(o.kind)) || (kv.kinds ?? []).includes(rk.kind)),
     );
     if (hit === undefined) return [];
+    const apiVersion = hit.deprecatedAPI;
     const target =
       hit.targetAPI && hit.targetAPI !== 'None' ? `use ${hit.targetAPI} instead` : 'it has no replacement';
     const version = ctx.params.k8sVersion !== undefined ? ` in Kubernetes ${ctx.params.k8sVersion}` : '';
     return [
       {
-        message: `${String(o.kind)} ${JSON.stringify(o.metadata?.name ?? '')} uses the deprecated API ${o.apiVersion}${version}; ${target} (apiVersion)`,
+        message: `${String(o.kind)} ${JSON.stringify(o.metadata?.name ?? '')} uses the deprecated API ${apiVersion}${version}; ${target} (apiVersion)`,
         path: 'apiVersion',
       },
     ];

@@ -16,6 +16,8 @@ export function requestInfo(r: AdmissionRequest): RequestInfo {
     kind: r.kind,
     resource: r.resource,
     subResource: r.subResource,
+    requestKind: r.requestKind ?? r.kind,
+    requestResource: r.requestResource ?? r.resource,
     namespace: r.namespace,
     name: r.name,
     userInfo: r.userInfo,

@@ -39,6 +39,12 @@ export interface RequestInfo {
   readonly kind: GroupVersionKind;
   readonly resource: GroupVersionResource;
   readonly subResource: string | undefined;
+  /**
+   * The kind and resource of the user's original request. They differ from `kind`/`resource` when the API
+   * server converted the object to the version the webhook registered (matchPolicy: Equivalent).
+   */
+  readonly requestKind: GroupVersionKind;
+  readonly requestResource: GroupVersionResource;
   readonly namespace: string | undefined;
   readonly name: string | undefined;
   readonly userInfo: UserInfo;
