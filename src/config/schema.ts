@@ -211,7 +211,7 @@ export const SERVE_OPTIONS: readonly OptionSpec[] = [
     'drainLingerMs',
     'drain-linger',
     'duration',
-    0,
+    2_000,
     'After draining, keep answering (with Connection: close) until no request came for this long, so pooled keep-alive connections close cleanly; 12s covers uWS idle closes.',
     { min: 0, max: 600_000 },
   ),
