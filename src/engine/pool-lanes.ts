@@ -14,9 +14,11 @@ import {
   type BatchAnswer,
   type BatchTask,
   type BindingSummary,
+  type DecisionDetail,
   type FromLane,
   type FromThread,
   type LoadFailedAnswer,
+  type MetricsDelta,
   now,
   Progress,
   type ServeTask,
@@ -32,6 +34,9 @@ export interface GroupOptions {
   readonly threads: number;
   readonly resourceLimits: ResourceLimits;
   readonly loadTimeoutMs: number;
+  readonly decisions: DecisionDetail;
+  /** Threads count metrics and send deltas (GroupEvents.metrics). */
+  readonly threadMetrics: boolean;
 }
 
 /** One request waiting for, or being evaluated by, a thread. */
@@ -61,6 +66,8 @@ export interface Lane {
   batchStart: number;
   /** Torn down (killed, died, closed): whatever the thread still says is ignored. */
   ended: boolean;
+  /** Waiting for the thread's answer to a flush request. */
+  flushed: (() => void)[];
 }
 
 /**
@@ -132,6 +139,8 @@ export interface GroupEvents {
   readonly answer: (lane: Lane, jobs: readonly Job[], a: BatchAnswer) => void;
   /** A lane's thread died under it, not by our hand (heap limit or crash); piscina replaces the thread. */
   readonly died: (lane: Lane, error: unknown) => void;
+  /** Metric counts from a thread (only with `threadMetrics`). */
+  readonly metrics: (delta: MetricsDelta) => void;
 }
 
 function isLoadFailed(v: unknown): v is LoadFailedAnswer {
@@ -168,7 +177,11 @@ export class ThreadGroup {
       idleTimeout: Number.POSITIVE_INFINITY,
       concurrentTasksPerWorker: 1,
       resourceLimits: o.resourceLimits,
-      workerData: { source } satisfies ThreadInit,
+      workerData: {
+        source,
+        decisions: o.decisions,
+        metrics: o.threadMetrics,
+      } satisfies ThreadInit,
       // Serve tasks never finish: piscina's run-time histogram says nothing; the lanes keep time instead.
       recordTiming: false,
     });
@@ -217,6 +230,7 @@ export class ThreadGroup {
       batch: undefined,
       batchStart: 0,
       ended: false,
+      flushed: [],
     };
     this.lanes.add(lane);
     port1.on('message', (m: FromLane) => this.onMessage(lane, m));
@@ -248,10 +262,17 @@ export class ThreadGroup {
         if (lane.ended || jobs === undefined) return;
         lane.batch = undefined;
         this.busyMs += now() - lane.batchStart;
+        // Counts of a batch whose answers are ignored (above) are dropped with them: those requests
+        // were answered, and counted, by the watchdog or another thread.
+        if (m.metrics !== undefined) this.events.metrics(m.metrics);
         this.events.answer(lane, jobs, m);
         this.checkIdle();
         break;
       }
+      case 'metrics':
+        this.events.metrics(m.metrics);
+        for (const done of lane.flushed.splice(0)) done();
+        break;
       default:
         unexpected(m);
     }
@@ -263,6 +284,7 @@ export class ThreadGroup {
     lane.ended = true;
     this.lanes.delete(lane);
     lane.port.close();
+    for (const done of lane.flushed.splice(0)) done();
     const failed = isLoadFailed(end) ? end : undefined;
     if (this.starting !== undefined) {
       this.starting.reject(
@@ -307,6 +329,25 @@ export class ThreadGroup {
     lane.ended = true;
     lane.batch = undefined;
     lane.abort.abort();
+  }
+
+  /**
+   * Ask every thread for the metric counts it has not sent yet; resolves when all answered, or after
+   * `timeoutMs` (a thread stuck in a policy answers only once the watchdog replaced it).
+   */
+  flushMetrics(timeoutMs: number): Promise<void> {
+    const waits: Promise<void>[] = [];
+    for (const lane of this.lanes) {
+      if (!lane.ready || lane.ended) continue;
+      waits.push(new Promise((resolve) => lane.flushed.push(resolve)));
+      lane.port.postMessage({ type: 'flush' } satisfies ToLane);
+    }
+    if (waits.length === 0) return Promise.resolve();
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, timeoutMs);
+    });
+    return Promise.race([Promise.all(waits).then(() => {}), late]).finally(() => clearTimeout(timer));
   }
 
   /** Thread time spent on batches so far, including the batches in progress. */

@@ -66,10 +66,18 @@ import {
   type BatchAnswer,
   type BatchItem,
   type BindingSummary,
+  type DecisionDetail,
   now,
   Progress,
 } from '../ipc/thread-messages.js';
-import { poolQueueDepth, poolRejected, poolUtilization, threadRestarts } from '../metrics/index.js';
+import {
+  countEvaluation,
+  poolQueueDepth,
+  poolRejected,
+  poolUtilization,
+  recordThreadMetrics,
+  threadRestarts,
+} from '../metrics/index.js';
 import {
   type Engine,
   type EngineReply,
@@ -97,6 +105,18 @@ export interface PoolOptions {
   readonly loadTimeoutMs?: number;
   /** Watchdog period (default 10 ms): deadline precision. */
   readonly watchdogMs?: number;
+  /**
+   * Which replies carry their Decision (default `all`); `notable`: denials and failures only, the rest
+   * status and body (what a server that logs allowed requests only at debug needs).
+   */
+  readonly decisions?: DecisionDetail;
+  /**
+   * Count tollgate_requests_total and the policy metrics of every reply in the pool (default false): on
+   * the threads, sent as deltas at most every 250 ms and on flushMetrics(); replies the pool makes itself
+   * (failure policy, 503s) are counted here. The caller then records only the request duration. Counts
+   * of a thread that is killed (watchdog, heap, crash) since its last delta are lost.
+   */
+  readonly threadMetrics?: boolean;
 }
 
 export type RestartReason = 'timeout' | 'heap' | 'crash';
@@ -117,6 +137,19 @@ export interface PoolStats {
 }
 
 type Resolved = Required<Omit<PoolOptions, 'resourceLimits'>> & { readonly resourceLimits: ResourceLimits };
+
+/** Replies by item index, from the flat arrays a thread answers with. */
+function replyAt(a: BatchAnswer, i: number, note: BatchAnswer['notes'][number] | undefined): EngineReply {
+  const status = a.statuses[i]!;
+  const body = a.bodies[i]!;
+  if (note === undefined) return { status, body };
+  return {
+    status,
+    body,
+    ...(note.decision !== undefined ? { decision: note.decision } : {}),
+    ...(note.error !== undefined ? { error: note.error } : {}),
+  };
+}
 
 const DEFAULT_RESOURCE_LIMITS: ResourceLimits = { maxOldGenerationSizeMb: 256, maxYoungGenerationSizeMb: 32 };
 /** A request is evaluated at most this many times (it is retried only when another one killed its thread). */
@@ -141,6 +174,8 @@ function resolveOptions(o: PoolOptions): Resolved {
     maxBatch: Math.floor(positive('maxBatch', o.maxBatch, 64)),
     loadTimeoutMs: positive('loadTimeoutMs', o.loadTimeoutMs, 30_000),
     watchdogMs: positive('watchdogMs', o.watchdogMs, 10),
+    decisions: o.decisions ?? 'all',
+    threadMetrics: o.threadMetrics ?? false,
   };
 }
 
@@ -166,6 +201,7 @@ export class PoolEngine implements Engine {
     ready: () => this.schedule(),
     answer: (lane, jobs, a) => this.onAnswer(lane, jobs, a),
     died: (lane, e) => this.onDied(lane, e),
+    metrics: (delta) => recordThreadMetrics(delta),
   };
 
   private constructor(
@@ -184,6 +220,7 @@ export class PoolEngine implements Engine {
       ready: () => engine?.events.ready(),
       answer: (lane, jobs, a) => engine?.events.answer(lane, jobs, a),
       died: (lane, e) => engine?.events.died(lane, e),
+      metrics: (delta) => recordThreadMetrics(delta),
     });
     engine = new PoolEngine(group, o);
     return engine;
@@ -232,6 +269,15 @@ export class PoolEngine implements Engine {
     };
   }
 
+  /**
+   * With `threadMetrics`: have every thread send the counts it holds (before a scrape). Resolves once all
+   * answered, or after `timeoutMs` (a thread stuck in a policy cannot answer).
+   */
+  async flushMetrics(timeoutMs = 200): Promise<void> {
+    if (!this.o.threadMetrics || this.closed) return;
+    await Promise.all([this.group, ...this.draining].map((g) => g.flushMetrics(timeoutMs)));
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -269,9 +315,11 @@ export class PoolEngine implements Engine {
     await old.destroy();
   }
 
-  private answer(j: Job, r: EngineReply): void {
+  /** Resolve a job once; replies made here (not on a thread) are counted here under `threadMetrics`. */
+  private answer(j: Job, r: EngineReply, counted = false): void {
     if (j.done) return;
     j.done = true;
+    if (this.o.threadMetrics && !counted) countEvaluation(j.endpoint, r.status, r.decision);
     j.resolve(r);
   }
 
@@ -308,10 +356,17 @@ export class PoolEngine implements Engine {
   }
 
   private onAnswer(lane: Lane, jobs: readonly Job[], a: BatchAnswer): void {
-    jobs.forEach((j, i) => {
-      const r = a.replies[i];
-      this.answer(j, r ?? errorReply(new Error('pool thread returned fewer replies than requests')));
-    });
+    const notes = a.notes;
+    let k = 0;
+    for (let i = 0; i < jobs.length; i++) {
+      const j = jobs[i]!;
+      if (i >= a.statuses.length) {
+        this.answer(j, errorReply(new Error('pool thread returned fewer replies than requests')));
+        continue;
+      }
+      const note = notes[k]?.item === i ? notes[k++] : undefined;
+      this.answer(j, replyAt(a, i, note), true);
+    }
     if (lane.group === this.group && this.queue.length > 0) this.flush();
   }
 

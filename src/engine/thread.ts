@@ -12,21 +12,25 @@
 import { threadId, workerData } from 'node:worker_threads';
 import { describeError, isTollgateError } from '../errors.js';
 import {
+  type BatchAnswer,
   type BatchTask,
   type BindingSummary,
+  DURATION_BUCKETS,
   type FromLane,
   type FromThread,
+  METRICS_FLUSH_MS,
+  type MetricsDelta,
   now,
   Progress,
+  type ReplyNote,
   type ServeTask,
   type ThreadDecision,
   type ThreadInit,
-  type ThreadReply,
   type ToLane,
   type ToThread,
   unexpected,
 } from '../ipc/thread-messages.js';
-import { handleRequest } from './engine.js';
+import { type Endpoint, type EngineReply, handleRequest } from './engine.js';
 import { type Binding, buildPolicySet, type PolicySet } from './policy-set.js';
 import type { Decision, LoadedPolicy } from './types.js';
 
@@ -132,7 +136,72 @@ async function load(init: ThreadInit): Promise<Loaded> {
   }
 }
 
-const loaded = await load(workerData as ThreadInit);
+const init = workerData as ThreadInit;
+const loaded = await load(init);
+
+/**
+ * Metric counts of this thread since the last delta. Labels mirror recordRequest (src/metrics): a reply
+ * that is not a 200 counts as decision "error" with unknown operation and kind when nothing was decided.
+ */
+class Tally {
+  private requests = new Map<string, number>();
+  private evaluations = new Map<string, number>();
+  private errors = new Map<string, number>();
+  private timeouts = new Map<string, number>();
+  private durations = new Map<string, { buckets: Float64Array; sum: number }>();
+  pending = false;
+
+  count(endpoint: Endpoint, r: EngineReply): void {
+    this.pending = true;
+    const d = r.decision;
+    const outcome = d === undefined ? 'error' : d.response.allowed ? 'allowed' : 'denied';
+    add(
+      this.requests,
+      `${endpoint}\0${d?.operation ?? 'unknown'}\0${d?.kind ?? 'unknown'}\0${r.status === 200 ? outcome : 'error'}`,
+    );
+    if (d === undefined) return;
+    for (const e of d.evaluations) {
+      add(this.evaluations, `${e.binding}\0${e.policy}\0${e.outcome}`);
+      let h = this.durations.get(e.binding);
+      if (h === undefined) {
+        h = { buckets: new Float64Array(DURATION_BUCKETS.length + 1), sum: 0 };
+        this.durations.set(e.binding, h);
+      }
+      const s = e.durationNs / 1e9;
+      let b = 0;
+      while (b < DURATION_BUCKETS.length && s > DURATION_BUCKETS[b]!) b++;
+      h.buckets[b]!++;
+      h.sum += s;
+      if (e.outcome === 'timeout') add(this.timeouts, e.binding);
+      else if (e.outcome === 'error' && e.error) add(this.errors, `${e.binding}\0${e.error.code}`);
+    }
+  }
+
+  /** The counts so far, and start again from zero. */
+  take(): MetricsDelta {
+    const delta: MetricsDelta = {
+      requests: [...this.requests],
+      evaluations: [...this.evaluations],
+      errors: [...this.errors],
+      timeouts: [...this.timeouts],
+      durations: [...this.durations].map(([binding, h]) => ({ binding, buckets: h.buckets, sum: h.sum })),
+    };
+    this.requests = new Map();
+    this.evaluations = new Map();
+    this.errors = new Map();
+    this.timeouts = new Map();
+    this.durations = new Map();
+    this.pending = false;
+    return delta;
+  }
+}
+
+function add(m: Map<string, number>, key: string): void {
+  m.set(key, (m.get(key) ?? 0) + 1);
+}
+
+const tally = init.metrics ? new Tally() : undefined;
+let lastFlush = now();
 
 /**
  * What crosses back is kept small: the body already carries the encoded response (and its patch), so the
@@ -145,11 +214,22 @@ function slim(d: Decision): ThreadDecision {
   return { ...rest, response: small };
 }
 
-async function runBatch(set: PolicySet, task: BatchTask): Promise<ThreadReply[]> {
+/** Does this reply carry its decision back (see DecisionDetail)? Errors always carry theirs. */
+function notable(r: EngineReply): boolean {
+  if (init.decisions === 'all' || r.decision === undefined) return true;
+  if (!r.decision.response.allowed) return true;
+  for (const e of r.decision.evaluations) if (e.outcome === 'error' || e.outcome === 'timeout') return true;
+  return false;
+}
+
+async function runBatch(set: PolicySet, task: BatchTask): Promise<BatchAnswer> {
   const c = cells!;
   const bytes = new Uint8Array(task.bytes);
-  const replies: ThreadReply[] = [];
-  for (let i = 0; i < task.items.length; i++) {
+  const n = task.items.length;
+  const statuses = new Int32Array(n);
+  const bodies: string[] = new Array<string>(n);
+  const notes: ReplyNote[] = [];
+  for (let i = 0; i < n; i++) {
     const item = task.items[i]!;
     itemDeadline = item.deadline;
     Atomics.store(c, Progress.BINDING, -1);
@@ -160,10 +240,24 @@ async function runBatch(set: PolicySet, task: BatchTask): Promise<ThreadReply[]>
       endpoint: item.endpoint,
       timeoutMs: Math.max(1, Math.floor(item.deadline - now())),
     });
-    replies.push(r.decision === undefined ? r : { ...r, decision: slim(r.decision) });
+    statuses[i] = r.status;
+    bodies[i] = r.body;
+    tally?.count(item.endpoint, r);
+    if (notable(r)) {
+      notes.push({
+        item: i,
+        ...(r.decision !== undefined ? { decision: slim(r.decision) } : {}),
+        ...(r.error !== undefined ? { error: r.error } : {}),
+      });
+    }
   }
   Atomics.store(c, Progress.ITEM, -1);
-  return replies;
+  const t = now();
+  if (tally?.pending === true && t - lastFlush >= METRICS_FLUSH_MS) {
+    lastFlush = t;
+    return { type: 'batch-done', statuses, bodies, notes, metrics: tally.take() };
+  }
+  return { type: 'batch-done', statuses, bodies, notes };
 }
 
 /** Serve batches on the lane, one at a time (the owner sends the next only after the answer). */
@@ -174,18 +268,38 @@ function serve(task: ServeTask): Promise<FromThread> {
   deadlineCell = new Float64Array(task.progress, Progress.DEADLINE_BYTE, 1);
   const port = task.port;
   const post = (m: FromLane) => port.postMessage(m);
+  // Counts left after a batch are sent a little later on their own, so a thread killed afterwards loses
+  // at most what it counted in the last METRICS_FLUSH_MS.
+  let timer: NodeJS.Timeout | undefined;
+  const flush = (asked: boolean): void => {
+    clearTimeout(timer);
+    timer = undefined;
+    if (tally === undefined || !(asked || tally.pending)) return;
+    lastFlush = now();
+    post({ type: 'metrics', metrics: tally.take() });
+  };
   return new Promise((resolve) => {
     port.on('message', (m: ToLane) => {
       switch (m.type) {
         case 'batch':
-          void runBatch(set, m).then((replies) => post({ type: 'batch-done', replies }));
+          void runBatch(set, m).then((a) => {
+            port.postMessage(a, [a.statuses.buffer as ArrayBuffer]);
+            if (tally?.pending === true && timer === undefined)
+              timer = setTimeout(flush, METRICS_FLUSH_MS, false);
+          });
+          break;
+        case 'flush':
+          flush(true);
           break;
         default:
-          unexpected(m.type);
+          unexpected(m);
       }
     });
     // The owner closes its end when it retires the lane without terminating the thread.
-    port.on('close', () => resolve({ type: 'stopped' }));
+    port.on('close', () => {
+      clearTimeout(timer);
+      resolve({ type: 'stopped' });
+    });
     post({ type: 'ready', threadId, bindings });
   });
 }

@@ -16,9 +16,19 @@ import type { Endpoint } from '../engine/engine.js';
 import type { Decision, EnforcementAction, FailurePolicy, PolicySetSource } from '../engine/types.js';
 import type { ErrorCode } from '../errors.js';
 
+/**
+ * What the owner wants back per request. `all`: every reply carries its Decision (slim, as below).
+ * `notable`: only denials and failed evaluations do (the server logs those at info; allowed requests are
+ * logged at debug only, so the server asks for `all` at that level).
+ */
+export type DecisionDetail = 'all' | 'notable';
+
 /** What a thread is started with (piscina `workerData`): the plain policy set source it builds itself. */
 export interface ThreadInit {
   readonly source: PolicySetSource;
+  readonly decisions: DecisionDetail;
+  /** Count request and policy metrics here and send them as deltas (MetricsDelta) to the owner. */
+  readonly metrics: boolean;
 }
 
 /** One request in a batch: its bytes are `bytes[offset, offset + length)` of the batch buffer. */
@@ -63,8 +73,13 @@ export interface BatchTask {
   readonly items: readonly BatchItem[];
 }
 
+/** Send the metric counts not sent yet now (the owner is about to be scraped). */
+export interface FlushTask {
+  readonly type: 'flush';
+}
+
 /** Owner → thread, on the lane's port. */
-export type ToLane = BatchTask;
+export type ToLane = BatchTask | FlushTask;
 
 /** What the owner needs to answer for a binding the thread was stopped in (failure policy and all). */
 export interface BindingSummary {
@@ -87,22 +102,65 @@ export interface ReadyAnswer {
 /** A Decision as it crosses back: no `patched` object and no `response.patch` (the body has it). */
 export type ThreadDecision = Omit<Decision, 'patched'>;
 
-/** The server's answer to one request, kept small. */
-export interface ThreadReply {
-  readonly status: number;
-  readonly body: string;
+/** What a reply carries besides status and body, when it carries anything (see DecisionDetail). */
+export interface ReplyNote {
+  /** The item's index in its batch. */
+  readonly item: number;
   readonly decision?: ThreadDecision;
   readonly error?: { readonly code: string; readonly message: string };
 }
 
+/**
+ * Metric counts made on a thread since its previous delta. Counters are `[labels joined by "\0", count]`
+ * pairs; policy durations are per binding: bucket counts (not cumulative) over DURATION_BUCKETS (src/metrics)
+ * plus one overflow bucket, and their sum in seconds.
+ */
+export interface MetricsDelta {
+  /** endpoint, operation, kind, decision. */
+  readonly requests: readonly (readonly [string, number])[];
+  /** binding, policy, result. */
+  readonly evaluations: readonly (readonly [string, number])[];
+  /** binding, code. */
+  readonly errors: readonly (readonly [string, number])[];
+  /** binding. */
+  readonly timeouts: readonly (readonly [string, number])[];
+  readonly durations: readonly {
+    readonly binding: string;
+    readonly buckets: Float64Array;
+    readonly sum: number;
+  }[];
+}
+
+/**
+ * The answers to a batch, one per item in order, as flat arrays: the structured clone of one object per
+ * request (and of its Decision) cost as much as the evaluation. `statuses` is transferred.
+ */
 export interface BatchAnswer {
   readonly type: 'batch-done';
-  /** One reply per item, in order. */
-  readonly replies: readonly ThreadReply[];
+  readonly statuses: Int32Array;
+  readonly bodies: readonly string[];
+  /** Only for the items that carry a decision or an error (ascending `item`). */
+  readonly notes: readonly ReplyNote[];
+  /** Counts due (at most every METRICS_FLUSH_MS, or when asked). */
+  readonly metrics?: MetricsDelta;
+}
+
+/** Counts sent on their own: after a flush request, or when a thread went idle with counts pending. */
+export interface MetricsAnswer {
+  readonly type: 'metrics';
+  readonly metrics: MetricsDelta;
 }
 
 /** Thread → owner, on the lane's port. */
-export type FromLane = ReadyAnswer | BatchAnswer;
+export type FromLane = ReadyAnswer | BatchAnswer | MetricsAnswer;
+
+/** Buckets of every duration histogram (src/metrics re-exports them): 100 µs to 10 s. */
+export const DURATION_BUCKETS: readonly number[] = [
+  0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+];
+
+/** How long a thread keeps metric counts before sending them (with a batch answer, or on their own). */
+export const METRICS_FLUSH_MS = 250;
 
 /**
  * Progress slot layout: Int32 cells written by the thread with Atomics.store, read by the watchdog.

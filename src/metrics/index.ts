@@ -1,17 +1,17 @@
 /**
  * Every metric Tollgate exports, declared in one place. Workers record into prom-client's global
- * registry; the primary merges all workers with AggregatorRegistry (src/primary). Counts made on pool
- * threads travel back inside the Decision and are recorded here by the worker. Histograms only (they add
- * up across processes); label sets are bounded (binding names come from config, not from requests).
+ * registry; the primary merges all workers with AggregatorRegistry (src/primary). Request and policy
+ * counts made on pool threads are aggregated there and arrive as deltas (MetricsDelta, recorded by
+ * recordThreadMetrics); the request duration is measured by the worker. Histograms only (they add up
+ * across processes); label sets are bounded (binding names come from config, not from requests).
  */
 import client from 'prom-client';
 import type { Decision } from '../engine/types.js';
+import { DURATION_BUCKETS, type MetricsDelta } from '../ipc/thread-messages.js';
+
+export { DURATION_BUCKETS };
 
 const PREFIX = 'tollgate_';
-/** 100 µs to 10 s. */
-export const DURATION_BUCKETS = [
-  0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
-];
 
 export const registry = client.register;
 
@@ -25,7 +25,7 @@ export const requestDuration = new client.Histogram({
   name: `${PREFIX}request_duration_seconds`,
   help: 'Time from the last body byte to the response, by endpoint.',
   labelNames: ['endpoint'] as const,
-  buckets: DURATION_BUCKETS,
+  buckets: [...DURATION_BUCKETS],
 });
 
 export const policyEvaluations = new client.Counter({
@@ -34,12 +34,100 @@ export const policyEvaluations = new client.Counter({
   labelNames: ['binding', 'policy', 'result'] as const,
 });
 
-export const policyDuration = new client.Histogram({
-  name: `${PREFIX}policy_duration_seconds`,
-  help: 'Time spent in one binding evaluation, by binding.',
-  labelNames: ['binding'] as const,
-  buckets: DURATION_BUCKETS,
-});
+/**
+ * A histogram with one label that also takes bucket counts made elsewhere (pool threads), which
+ * prom-client's Histogram cannot. It exposes exactly what a prom-client Histogram would: `_bucket` with
+ * cumulative counts per `le` (and +Inf), `_sum`, `_count`, and merges across workers the same way.
+ */
+class BucketHistogram {
+  readonly type = 'histogram';
+  readonly aggregator = 'sum';
+  private series = new Map<string, { counts: Float64Array; sum: number; count: number }>();
+
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    private readonly label: string,
+    private readonly bounds: readonly number[],
+  ) {
+    registry.registerMetric(this as unknown as client.Metric);
+  }
+
+  private at(value: string): { counts: Float64Array; sum: number; count: number } {
+    let s = this.series.get(value);
+    if (s === undefined) {
+      s = { counts: new Float64Array(this.bounds.length + 1), sum: 0, count: 0 };
+      this.series.set(value, s);
+    }
+    return s;
+  }
+
+  observe(labels: Readonly<Record<string, string>>, seconds: number): void {
+    const s = this.at(labels[this.label] ?? '');
+    let b = 0;
+    while (b < this.bounds.length && seconds > this.bounds[b]!) b++;
+    s.counts[b]!++;
+    s.sum += seconds;
+    s.count++;
+  }
+
+  /** Add bucket counts (not cumulative; one more than the bounds, the last for +Inf) and their sum. */
+  add(value: string, counts: ArrayLike<number>, sum: number): void {
+    const s = this.at(value);
+    let n = 0;
+    for (let b = 0; b < s.counts.length; b++) {
+      const c = counts[b] ?? 0;
+      s.counts[b]! += c;
+      n += c;
+    }
+    s.sum += sum;
+    s.count += n;
+  }
+
+  reset(): void {
+    this.series.clear();
+  }
+
+  get(): Promise<{
+    name: string;
+    help: string;
+    type: client.MetricType;
+    values: client.MetricValueWithName<string>[];
+    aggregator: client.Aggregator;
+  }> {
+    const values: client.MetricValueWithName<string>[] = [];
+    for (const [value, s] of this.series) {
+      let acc = 0;
+      for (let b = 0; b < this.bounds.length; b++) {
+        acc += s.counts[b]!;
+        values.push({
+          labels: { le: this.bounds[b]!, [this.label]: value },
+          value: acc,
+          metricName: `${this.name}_bucket`,
+        });
+      }
+      values.push(
+        { labels: { le: '+Inf', [this.label]: value }, value: s.count, metricName: `${this.name}_bucket` },
+        { labels: { [this.label]: value }, value: s.sum, metricName: `${this.name}_sum` },
+        { labels: { [this.label]: value }, value: s.count, metricName: `${this.name}_count` },
+      );
+    }
+    return Promise.resolve({
+      name: this.name,
+      help: this.help,
+      type: 'histogram' as unknown as client.MetricType,
+      values,
+      aggregator: 'sum',
+    });
+  }
+}
+
+export const policyDuration = new BucketHistogram(
+  `${PREFIX}policy_duration_seconds`,
+  'Time spent in one binding evaluation, by binding.',
+  'binding',
+  DURATION_BUCKETS,
+);
 
 export const policyErrors = new client.Counter({
   name: `${PREFIX}policy_errors_total`,
@@ -114,6 +202,17 @@ export function recordRequest(
   decision: Decision | undefined,
   seconds: number,
 ): void {
+  countEvaluation(endpoint, status, decision);
+  requestDuration.observe({ endpoint }, seconds);
+}
+
+/** Record only the request duration (the rest was counted where it was evaluated: countEvaluation). */
+export function recordDuration(endpoint: string, seconds: number): void {
+  requestDuration.observe({ endpoint }, seconds);
+}
+
+/** Count one request (tollgate_requests_total) and its binding evaluations; not its duration. */
+export function countEvaluation(endpoint: string, status: number, decision: Decision | undefined): void {
   const outcome = decision === undefined ? 'error' : decision.response.allowed ? 'allowed' : 'denied';
   requests.inc({
     endpoint,
@@ -121,7 +220,6 @@ export function recordRequest(
     kind: decision?.kind ?? 'unknown',
     decision: status === 200 ? outcome : 'error',
   });
-  requestDuration.observe({ endpoint }, seconds);
   if (decision === undefined) return;
   for (const e of decision.evaluations) {
     policyEvaluations.inc({ binding: e.binding, policy: e.policy, result: e.outcome });
@@ -129,4 +227,22 @@ export function recordRequest(
     if (e.outcome === 'timeout') policyTimeouts.inc({ binding: e.binding });
     else if (e.outcome === 'error' && e.error) policyErrors.inc({ binding: e.binding, code: e.error.code });
   }
+}
+
+/** Add the counts a pool thread made (MetricsDelta) to this process's metrics. */
+export function recordThreadMetrics(d: MetricsDelta): void {
+  for (const [key, n] of d.requests) {
+    const [endpoint = '', operation = '', kind = '', decision = ''] = key.split('\0');
+    requests.inc({ endpoint, operation, kind, decision }, n);
+  }
+  for (const [key, n] of d.evaluations) {
+    const [binding = '', policy = '', result = ''] = key.split('\0');
+    policyEvaluations.inc({ binding, policy, result }, n);
+  }
+  for (const [key, n] of d.errors) {
+    const [binding = '', code = ''] = key.split('\0');
+    policyErrors.inc({ binding, code }, n);
+  }
+  for (const [binding, n] of d.timeouts) policyTimeouts.inc({ binding }, n);
+  for (const h of d.durations) policyDuration.add(h.binding, h.buckets, h.sum);
 }

@@ -10,6 +10,14 @@ import type { PolicySetSource } from '../engine/types.js';
 
 export interface WorkerEngine extends Engine {
   reload(source: PolicySetSource): Promise<void>;
+  /**
+   * The engine counts tollgate_requests_total and the policy metrics of every reply it gives (on its
+   * threads); the server then records only the request duration. Replies carry a decision only when
+   * the log needs it: denials and failures, and every reply at log level debug.
+   */
+  readonly countsEvaluations: boolean;
+  /** Bring counts made elsewhere (pool threads) into this process's metrics: before a scrape. */
+  flushMetrics(): Promise<void>;
   /** Binding documents in the active set, for the bindings_loaded gauge. */
   readonly bindingCount: number;
 }
@@ -26,6 +34,12 @@ class PoolWorkerEngine implements WorkerEngine {
 
   get bindingCount(): number {
     return this.bindings;
+  }
+
+  readonly countsEvaluations = true;
+
+  flushMetrics(): Promise<void> {
+    return this.pool.flushMetrics();
   }
 
   evaluate(req: Parameters<Engine['evaluate']>[0]): ReturnType<Engine['evaluate']> {
@@ -51,6 +65,8 @@ export async function createWorkerEngine(
     maxQueue: config.maxQueue,
     // The server always passes the request's own budget; this covers calls that name none.
     timeoutMs: Math.max(1, config.defaultTimeoutMs - config.timeoutMarginMs),
+    threadMetrics: true,
+    decisions: config.logLevel === 'debug' || config.logLevel === 'trace' ? 'all' : 'notable',
   });
   return new PoolWorkerEngine(pool, source);
 }

@@ -91,7 +91,7 @@ class Worker {
         void this.drain(m.graceMs, 'shutdown requested by the primary');
         return;
       case 'tollgate:metrics-request':
-        void registry.getMetricsAsJSON().then(
+        void this.metrics().then(
           (metrics) => sendToPrimary({ type: 'tollgate:metrics-response', id: m.id, metrics }),
           (e: unknown) => this.log.error({ err: describeError(e) }, 'collecting metrics failed'),
         );
@@ -99,6 +99,16 @@ class Worker {
       default:
         assertNever(m);
     }
+  }
+
+  /** This worker's metrics, after the pool threads sent the counts they hold. */
+  private async metrics(): ReturnType<typeof registry.getMetricsAsJSON> {
+    try {
+      await this.engine?.flushMetrics();
+    } catch (e) {
+      this.log.warn({ err: describeError(e) }, 'flushing pool metrics failed');
+    }
+    return registry.getMetricsAsJSON();
   }
 
   private async init(source: PolicySetSource, generation: number): Promise<void> {
@@ -168,7 +178,7 @@ class Worker {
     await this.linger(deadline);
     if (this.inCluster) {
       try {
-        await sendAndWait({ type: 'tollgate:final-metrics', metrics: await registry.getMetricsAsJSON() });
+        await sendAndWait({ type: 'tollgate:final-metrics', metrics: await this.metrics() });
       } catch {
         // The primary may be gone already.
       }

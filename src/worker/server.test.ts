@@ -16,6 +16,8 @@ import { WebhookServer } from './server.js';
 
 const hung: WorkerEngine = {
   bindingCount: 0,
+  countsEvaluations: false,
+  flushMetrics: async () => {},
   evaluate: () => new Promise<EngineReply>(() => {}),
   reload: async () => {},
   close: async () => {},

@@ -10,7 +10,7 @@ import { type Endpoint, type EngineReply, errorReply } from '../engine/engine.js
 import type { Decision } from '../engine/types.js';
 import { describeError, ERRORS, type ErrorCode } from '../errors.js';
 import type { Logger } from '../log/index.js';
-import { recordRequest } from '../metrics/index.js';
+import { recordDuration, recordRequest } from '../metrics/index.js';
 import type { Uws } from '../uws.js';
 import { readBody } from './body.js';
 import type { WorkerEngine } from './engine.js';
@@ -168,10 +168,13 @@ export function handleWebhook(
         .catch((e: unknown) => errorReply(e))
         .then((reply) => {
           const seconds = (performance.now() - t1) / 1000;
+          // An engine that counts its evaluations (the pool) counted this one, answered or not.
+          const counted = engine.countsEvaluations;
           if (sendJson(res, state, reply.status, reply.body, { close: close || ctx.draining() })) {
-            recordRequest(endpoint, reply.status, reply.decision, seconds);
+            if (counted) recordDuration(endpoint, seconds);
+            else recordRequest(endpoint, reply.status, reply.decision, seconds);
             logReply(log, endpoint, reply, seconds);
-          } else if (state.aborted) {
+          } else if (state.aborted && !counted) {
             recordRequest(endpoint, 499, undefined, seconds);
           }
           finish();
@@ -207,6 +210,8 @@ function tokenMatches(expected: Buffer, header: string): boolean {
 function logReply(log: Logger, endpoint: Endpoint, reply: EngineReply, seconds: number): void {
   const durationMs = Math.round(seconds * 1e4) / 10;
   const d: Decision | undefined = reply.decision;
+  // Allowed without a decision: the engine leaves it out unless the log level is debug.
+  if (d === undefined && reply.status === 200) return;
   if (d === undefined) {
     const fields = { endpoint, status: reply.status, code: reply.error?.code, durationMs };
     // 4xx messages can quote the request (JSON.parse errors include a snippet): log the code only.
