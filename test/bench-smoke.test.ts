@@ -142,8 +142,11 @@ describe('bench harness', () => {
       'tollgate_vs_inline',
       'tollgate_vs_opa',
     ]);
-    assert.equal(typeof results.ratios.inline_vs_bare, 'number');
-    assert.equal(typeof results.cpu_efficiency_ratios.inline_vs_bare, 'number');
+    const saturation = JSON.stringify(
+      Object.fromEntries(contestants.map((n) => [n, results.contestants[n]?.saturation])),
+    );
+    assert.equal(typeof results.ratios.inline_vs_bare, 'number', `saturation: ${saturation}`);
+    assert.equal(typeof results.cpu_efficiency_ratios.inline_vs_bare, 'number', `saturation: ${saturation}`);
     assert.equal(results.ratios.tollgate_vs_bare, null, 'tollgate was not in this run');
     assert.match(results.commit, /^[0-9a-f]{12}(-dirty)?$/);
     assert.ok(results.machine.includes('Node v'));
