@@ -63,10 +63,12 @@ import { availableParallelism } from 'node:os';
 import type { ResourceLimits } from 'node:worker_threads';
 import { describeError, type ErrorCode, TollgateError } from '../errors.js';
 import {
+  BATCH_FIELDS,
   type BatchAnswer,
-  type BatchItem,
+  BatchField,
   type BindingSummary,
   type DecisionDetail,
+  ENDPOINTS,
   now,
   Progress,
 } from '../ipc/thread-messages.js';
@@ -340,19 +342,25 @@ export class PoolEngine implements Engine {
   };
 
   private dispatch(lane: Lane, jobs: Job[]): void {
-    let total = 0;
+    const headBytes = jobs.length * BATCH_FIELDS * 8;
+    let total = headBytes;
     for (const j of jobs) total += j.body.byteLength;
     const bytes = new ArrayBuffer(total);
     const view = new Uint8Array(bytes);
-    const items: BatchItem[] = [];
-    let offset = 0;
-    for (const j of jobs) {
+    const head = new Float64Array(bytes, 0, jobs.length * BATCH_FIELDS);
+    let offset = headBytes;
+    for (let i = 0; i < jobs.length; i++) {
+      const j = jobs[i]!;
+      const h = i * BATCH_FIELDS;
       view.set(j.body, offset);
-      items.push({ offset, length: j.body.byteLength, endpoint: j.endpoint, deadline: j.deadline });
+      head[h + BatchField.OFFSET] = offset;
+      head[h + BatchField.LENGTH] = j.body.byteLength;
+      head[h + BatchField.ENDPOINT] = ENDPOINTS.indexOf(j.endpoint);
+      head[h + BatchField.DEADLINE] = j.deadline;
       offset += j.body.byteLength;
       j.attempts++;
     }
-    lane.group.send(lane, jobs, { type: 'batch', bytes, items });
+    lane.group.send(lane, jobs, { type: 'batch', count: jobs.length, bytes });
   }
 
   private onAnswer(lane: Lane, jobs: readonly Job[], a: BatchAnswer): void {

@@ -12,10 +12,13 @@
 import { threadId, workerData } from 'node:worker_threads';
 import { describeError, isTollgateError } from '../errors.js';
 import {
+  BATCH_FIELDS,
   type BatchAnswer,
+  BatchField,
   type BatchTask,
   type BindingSummary,
   DURATION_BUCKETS,
+  ENDPOINTS,
   type FromLane,
   type FromThread,
   METRICS_FLUSH_MS,
@@ -225,24 +228,28 @@ function notable(r: EngineReply): boolean {
 async function runBatch(set: PolicySet, task: BatchTask): Promise<BatchAnswer> {
   const c = cells!;
   const bytes = new Uint8Array(task.bytes);
-  const n = task.items.length;
+  const n = task.count;
+  const head = new Float64Array(task.bytes, 0, n * BATCH_FIELDS);
   const statuses = new Int32Array(n);
   const bodies: string[] = new Array<string>(n);
   const notes: ReplyNote[] = [];
   for (let i = 0; i < n; i++) {
-    const item = task.items[i]!;
-    itemDeadline = item.deadline;
+    const h = i * BATCH_FIELDS;
+    const offset = head[h + BatchField.OFFSET]!;
+    const endpoint = ENDPOINTS[head[h + BatchField.ENDPOINT]!] ?? 'validate';
+    const deadline = head[h + BatchField.DEADLINE]!;
+    itemDeadline = deadline;
     Atomics.store(c, Progress.BINDING, -1);
     Atomics.store(c, Progress.DENIED, 0);
     Atomics.store(c, Progress.ITEM, i);
     const r = await handleRequest(set, {
-      body: bytes.subarray(item.offset, item.offset + item.length),
-      endpoint: item.endpoint,
-      timeoutMs: Math.max(1, Math.floor(item.deadline - now())),
+      body: bytes.subarray(offset, offset + head[h + BatchField.LENGTH]!),
+      endpoint,
+      timeoutMs: Math.max(1, Math.floor(deadline - now())),
     });
     statuses[i] = r.status;
     bodies[i] = r.body;
-    tally?.count(item.endpoint, r);
+    tally?.count(endpoint, r);
     if (notable(r)) {
       notes.push({
         item: i,

@@ -31,14 +31,14 @@ export interface ThreadInit {
   readonly metrics: boolean;
 }
 
-/** One request in a batch: its bytes are `bytes[offset, offset + length)` of the batch buffer. */
-export interface BatchItem {
-  readonly offset: number;
-  readonly length: number;
-  readonly endpoint: Endpoint;
-  /** Absolute deadline, in ms on the shared clock (`now()` below). */
-  readonly deadline: number;
-}
+/**
+ * A batch crosses as one transferred ArrayBuffer: a Float64 header of BATCH_FIELDS cells per item, then
+ * the bodies. Item i's cells: byte offset and length of its body in the buffer, endpoint (ENDPOINTS
+ * index), absolute deadline in ms on the shared clock (`now()` below). No object per request crosses.
+ */
+export const BatchField = { OFFSET: 0, LENGTH: 1, ENDPOINT: 2, DEADLINE: 3 } as const;
+export const BATCH_FIELDS = 4;
+export const ENDPOINTS: readonly Endpoint[] = ['validate', 'mutate'];
 
 /**
  * The one piscina task a thread runs for its whole life: serve batches arriving on `port` (a lane), and
@@ -69,8 +69,10 @@ export type FromThread = StoppedAnswer | LoadFailedAnswer;
 /** Evaluate requests in order. `bytes` is transferred (the owner keeps its own copy of each body). */
 export interface BatchTask {
   readonly type: 'batch';
+  /** Items in the batch. */
+  readonly count: number;
+  /** Header and bodies (see BatchField). */
   readonly bytes: ArrayBuffer;
-  readonly items: readonly BatchItem[];
 }
 
 /** Send the metric counts not sent yet now (the owner is about to be scraped). */
