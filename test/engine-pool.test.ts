@@ -384,4 +384,63 @@ export default definePolicy({ name: 'no-latest', validate: (ctx) => (ctx.object?
       await engine.close();
     }
   });
+
+  it('threadMetrics + notable decisions: only denials carry a decision; counts arrive once, by flushMetrics', async () => {
+    const engine = await PoolEngine.create(f.load, { threads: 2, threadMetrics: true, decisions: 'notable' });
+    const durationCount = async (): Promise<number> => {
+      const { values } = await registry.getSingleMetric('tollgate_policy_duration_seconds')!.get();
+      return values
+        .filter(
+          (v) =>
+            (v as { metricName?: string }).metricName?.endsWith('_count') === true &&
+            v.labels.binding === 'no-latest',
+        )
+        .reduce((sum, v) => sum + v.value, 0);
+    };
+    const counts = async () => ({
+      allowed: await metric('tollgate_requests_total', { endpoint: 'validate', decision: 'allowed' }),
+      denied: await metric('tollgate_requests_total', { endpoint: 'validate', decision: 'denied' }),
+      denials: await metric('tollgate_policy_evaluations_total', { binding: 'no-latest', result: 'deny' }),
+      durations: await durationCount(),
+    });
+    try {
+      const before = await counts();
+      const n = 60;
+      const replies = await Promise.all(
+        Array.from({ length: n }, (_, i) =>
+          engine.evaluate({
+            body: podReview({ uid: `m-${i}`, image: i % 3 === 0 ? 'a:latest' : 'a:1' }),
+            endpoint: 'validate',
+          }),
+        ),
+      );
+      replies.forEach((r, i) => {
+        assert.equal(r.status, 200);
+        if (i % 3 === 0) {
+          assert.equal(r.decision?.uid, `m-${i}`);
+          assert.equal(r.decision?.response.allowed, false);
+        } else {
+          assert.equal(r.decision, undefined, 'an allowed reply carries no decision');
+          assert.equal((JSON.parse(r.body) as { response: { allowed: boolean } }).response.allowed, true);
+        }
+      });
+      await engine.flushMetrics();
+      const after = await counts();
+      assert.deepEqual(
+        {
+          allowed: after.allowed - before.allowed,
+          denied: after.denied - before.denied,
+          denials: after.denials - before.denials,
+          durations: after.durations - before.durations,
+        },
+        { allowed: 40, denied: 20, denials: 20, durations: 60 },
+      );
+      // A second flush (and the threads' own timer) sends nothing twice.
+      await new Promise((r) => setTimeout(r, 300));
+      await engine.flushMetrics();
+      assert.deepEqual(await counts(), after);
+    } finally {
+      await engine.close();
+    }
+  });
 });

@@ -164,9 +164,10 @@ export function handleWebhook(
       } catch (e) {
         pending = Promise.resolve(errorReply(e));
       }
-      pending
-        .catch((e: unknown) => errorReply(e))
-        .then((reply) => {
+      // One reaction per request (no .catch/.then chain): the engine never rejects, but a rejection
+      // still gets an answer.
+      const respond = (reply: EngineReply): void => {
+        try {
           const seconds = (performance.now() - t1) / 1000;
           // An engine that counts its evaluations (the pool) counted this one, answered or not.
           const counted = engine.countsEvaluations;
@@ -177,13 +178,13 @@ export function handleWebhook(
           } else if (state.aborted && !counted) {
             recordRequest(endpoint, 499, undefined, seconds);
           }
-          finish();
-        })
-        .catch((e: unknown) => {
+        } catch (e) {
           // Only reachable if writing itself failed; never let it escape.
           log.error({ err: describeError(e) }, 'writing the response failed');
-          finish();
-        });
+        }
+        finish();
+      };
+      pending.then(respond, (e: unknown) => respond(errorReply(e)));
     },
     (e) => {
       log.error({ endpoint, err: describeError(e) }, 'request handling failed');
