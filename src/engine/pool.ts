@@ -297,6 +297,7 @@ export class PoolEngine implements Engine {
     // The watchdog keeps running until then, so a stuck thread cannot hold close() forever.
     await Promise.all(groups.map((g) => g.whenIdle()));
     clearInterval(this.watchdog);
+    if (this.o.threadMetrics) await Promise.all(groups.map((g) => g.flushMetrics(200)));
     await Promise.all(groups.map((g) => g.destroy()));
   }
 
@@ -321,6 +322,8 @@ export class PoolEngine implements Engine {
     this.draining.add(old);
     this.flush();
     await old.whenIdle();
+    // The counts its threads hold would die with them.
+    if (this.o.threadMetrics) await old.flushMetrics(200);
     this.draining.delete(old);
     await old.destroy();
   }
