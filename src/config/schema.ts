@@ -86,10 +86,17 @@ export const SERVE_OPTIONS: readonly OptionSpec[] = [
       max: 256,
     },
   ),
-  opt('threads', 'threads', 'int', 2, 'Policy evaluation threads per worker (piscina pool).', {
-    min: 1,
-    max: 64,
-  }),
+  opt(
+    'threads',
+    'threads',
+    'int',
+    1,
+    'Policy evaluation threads per worker (piscina pool); one worker per core with one thread each is as fast as two threads and uses ~60 MB less.',
+    {
+      min: 1,
+      max: 64,
+    },
+  ),
   opt(
     'maxQueue',
     'max-queue',
