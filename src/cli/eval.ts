@@ -6,8 +6,8 @@
  */
 import { createInterface } from 'node:readline';
 import { type Endpoint, InlineEngine } from '../engine/engine.js';
-import { checkLogLevel, isStdoutClosed, onStdoutClosed, warnNoBindings, watchStdout, write } from './io.js';
-import { loadOptionsFrom, parseCommandArgs, reportError, SHARED_OPTIONS } from './shared.js';
+import { isStdoutClosed, onStdoutClosed, parseCommand, warnNoBindings, watchStdout, write } from './io.js';
+import { loadOptionsFrom, reportError, SHARED_OPTIONS } from './shared.js';
 
 const OPTIONS = {
   ...SHARED_OPTIONS,
@@ -38,18 +38,9 @@ interface Slot {
 }
 
 export async function run(argv: readonly string[]): Promise<number> {
-  let values: ReturnType<typeof parseCommandArgs<typeof OPTIONS>>['values'];
-  let positionals: string[];
-  try {
-    ({ values, positionals } = parseCommandArgs(argv, OPTIONS));
-    checkLogLevel(values['log-level']);
-  } catch (e) {
-    return reportError('eval', e);
-  }
-  if (values.help) {
-    process.stdout.write(`${USAGE}\n`);
-    return 0;
-  }
+  const parsed = parseCommand('eval', argv, OPTIONS, USAGE);
+  if (typeof parsed === 'number') return parsed;
+  const { values, positionals } = parsed;
   if (positionals.length > 0) {
     process.stderr.write(
       `tollgate eval: reviews are read from stdin; unexpected argument ${JSON.stringify(positionals[0])}\n`,

@@ -1,6 +1,8 @@
 /** Small I/O helpers shared by the offline commands. */
 import type { Readable, Writable } from 'node:stream';
+import type { ParseArgsConfig } from 'node:util';
 import { TollgateError } from '../errors.js';
+import { parseCommandArgs, reportError } from './shared.js';
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 
@@ -70,4 +72,33 @@ export function isStdoutClosed(): boolean {
 export function onStdoutClosed(listener: () => void): void {
   if (stdoutClosed) listener();
   else closeListeners.push(listener);
+}
+
+type Parsed<O extends NonNullable<ParseArgsConfig['options']>> = ReturnType<typeof parseCommandArgs<O>>;
+
+/**
+ * The prologue every offline command shares: parse its flags, check `--log-level` (and whatever `check`
+ * adds), print the usage for `--help`. Returns the parsed flags, or the exit code to return at once.
+ */
+export function parseCommand<O extends NonNullable<ParseArgsConfig['options']>>(
+  command: string,
+  argv: readonly string[],
+  options: O,
+  usage: string,
+  check?: (values: Parsed<O>['values']) => void,
+): Parsed<O> | number {
+  let parsed: Parsed<O>;
+  try {
+    parsed = parseCommandArgs(argv, options);
+    const shared = parsed.values as { 'log-level'?: unknown; help?: unknown };
+    checkLogLevel(String(shared['log-level'] ?? 'info'));
+    check?.(parsed.values);
+  } catch (e) {
+    return reportError(command, e);
+  }
+  if ((parsed.values as { help?: unknown }).help === true) {
+    process.stdout.write(`${usage}\n`);
+    return 0;
+  }
+  return parsed;
 }

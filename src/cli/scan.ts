@@ -11,9 +11,9 @@ import { buildPolicySet } from '../engine/policy-set.js';
 import type { EvaluationRecord, SourceDocument } from '../engine/types.js';
 import { TollgateError } from '../errors.js';
 import { table } from './format.js';
-import { checkLogLevel, readAll, warnNoBindings, watchStdout, write } from './io.js';
+import { parseCommand, readAll, warnNoBindings, watchStdout, write } from './io.js';
 import { asCreated, buildReview, DEFAULT_USER, isKubeObject } from './review.js';
-import { loadOptionsFrom, parseCommandArgs, reportError, SHARED_OPTIONS } from './shared.js';
+import { loadOptionsFrom, reportError, SHARED_OPTIONS } from './shared.js';
 
 const OPTIONS = {
   ...SHARED_OPTIONS,
@@ -115,24 +115,16 @@ async function readInputs(paths: readonly string[]): Promise<SourceDocument[]> {
 }
 
 export async function run(argv: readonly string[]): Promise<number> {
-  let values: ReturnType<typeof parseCommandArgs<typeof OPTIONS>>['values'];
-  let positionals: string[];
-  try {
-    ({ values, positionals } = parseCommandArgs(argv, OPTIONS));
-    checkLogLevel(values['log-level']);
+  const parsed = parseCommand('scan', argv, OPTIONS, USAGE, (values) => {
     if (values.output !== 'table' && values.output !== 'json') {
       throw new TollgateError(
         'TOLLGATE_ERR_CONFIG_INVALID',
         `--output must be table or json (got ${JSON.stringify(values.output)})`,
       );
     }
-  } catch (e) {
-    return reportError('scan', e);
-  }
-  if (values.help) {
-    process.stdout.write(`${USAGE}\n`);
-    return 0;
-  }
+  });
+  if (typeof parsed === 'number') return parsed;
+  const { values, positionals } = parsed;
   if (positionals.length === 0) {
     process.stderr.write(
       `tollgate scan: name the manifests to scan (files, directories, or - for stdin)\n\n${USAGE}\n`,

@@ -7,9 +7,9 @@ import { writeFileSync } from 'node:fs';
 import { readDocuments } from '../engine/documents.js';
 import { isTollgateError } from '../errors.js';
 import { indent } from './format.js';
-import { checkLogLevel, watchStdout } from './io.js';
+import { parseCommand, watchStdout } from './io.js';
 import { type JUnitSuite, junitXml } from './junit.js';
-import { parseCommandArgs, reportError, SHARED_OPTIONS } from './shared.js';
+import { reportError, SHARED_OPTIONS } from './shared.js';
 import { type CaseResult, SuiteRunner } from './suite-runner.js';
 
 const OPTIONS = {
@@ -33,18 +33,9 @@ flags:
 exit: 0 all passed, 1 a case failed, 2 unreadable or invalid input`;
 
 export async function run(argv: readonly string[]): Promise<number> {
-  let values: ReturnType<typeof parseCommandArgs<typeof OPTIONS>>['values'];
-  let positionals: string[];
-  try {
-    ({ values, positionals } = parseCommandArgs(argv, OPTIONS));
-    checkLogLevel(values['log-level']);
-  } catch (e) {
-    return reportError('test', e);
-  }
-  if (values.help) {
-    process.stdout.write(`${USAGE}\n`);
-    return 0;
-  }
+  const parsed = parseCommand('test', argv, OPTIONS, USAGE);
+  if (typeof parsed === 'number') return parsed;
+  const { values, positionals } = parsed;
   if (values.config.length > 0) {
     process.stderr.write(
       'tollgate test: --config is not used: suites carry their bindings (binding:/bindings:)\n',
