@@ -1,8 +1,8 @@
 /**
  * Resource checks shared by the container-limits, container-requests and ephemeral-storage-limit ports.
  */
-import type { ContainerRef, Violation } from 'tollgate/sdk';
-import { field, isRecord, who } from './gatekeeper.js';
+import { type ContainerRef, definePolicy, type Policy, type Violation } from 'tollgate/sdk';
+import { EXEMPT_IMAGES, field, isExempt, isRecord, PODS, who } from './gatekeeper.js';
 import { parseQuantity } from './quantity.js';
 
 export type Section = 'limits' | 'requests';
@@ -70,4 +70,46 @@ export function checkMaxima(
       });
     }
   }
+}
+
+export interface MaximaParams {
+  cpu?: string;
+  memory?: string;
+  exemptImages: string[];
+}
+
+/**
+ * The K8sContainerLimits / K8sContainerRequests pair: containers and initContainers must set CPU and
+ * memory in `section`, each no larger than its maximum (`-1` or absence skips a resource). Ephemeral
+ * containers cannot set resources, so they are not checked.
+ */
+export function maximaPolicy(spec: {
+  name: string;
+  description: string;
+  alias: string;
+  section: Section;
+}): Policy<MaximaParams> {
+  return definePolicy<MaximaParams>({
+    name: spec.name,
+    description: spec.description,
+    aliases: [spec.alias],
+    parameters: {
+      type: 'object',
+      properties: {
+        cpu: { type: 'string' },
+        memory: { type: 'string' },
+        exemptImages: { ...EXEMPT_IMAGES, default: [] },
+      },
+    },
+    match: PODS,
+    validate(ctx) {
+      const checks = maxima(ctx.params as unknown as Record<string, unknown>, ['cpu', 'memory']);
+      if (typeof checks === 'string') return checks;
+      const violations: Violation[] = [];
+      for (const c of ctx.containers(['containers', 'initContainers'])) {
+        if (!isExempt(c.image, ctx.params.exemptImages)) checkMaxima(c, spec.section, checks, violations);
+      }
+      return violations;
+    },
+  });
 }
