@@ -4,7 +4,7 @@ import type { AdmissionResponse, AdmissionReview, KubeObject } from '../admissio
 import { describeError, type ErrorCode } from '../errors.js';
 import type { ValidateResult, ViolationLike } from '../sdk/types.js';
 import { Context, requestInfo, templateAsPod, writeTemplate } from './context.js';
-import { diff } from './patch.js';
+import { diff, jsonEqual } from './patch.js';
 import type { Candidate, PolicySet } from './policy-set.js';
 import type { Decision, EvaluationOutcome, EvaluationRecord, ViolationRecord } from './types.js';
 
@@ -433,7 +433,7 @@ async function mutateReview(
       records.push(record(c, outcome, start));
       continue;
     }
-    const changed = diff(working, outcome).length > 0;
+    const changed = !jsonEqual(working, outcome);
     if (b.enforcementAction !== 'dryrun') working = outcome;
     records.push({
       binding: b.name,
