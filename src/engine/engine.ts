@@ -1,40 +1,12 @@
-import { decodeReview } from '../admission/decode.js';
-import { encodeStatus, statusReason } from '../admission/encode.js';
-import { describeError, isTollgateError, TollgateError } from '../errors.js';
 import { compilePolicies } from './compile.js';
 import { readDocuments } from './documents.js';
-import { encodeDecision, evaluateReview } from './evaluate.js';
+import { type HandleOptions, handleRequest } from './handle.js';
 import { buildPolicySet, type PolicySet } from './policy-set.js';
-import type { Decision, PolicySetSource, SourceDocument } from './types.js';
+import type { Engine, EngineReply, EngineRequest } from './reply.js';
+import type { PolicySetSource, SourceDocument } from './types.js';
 
-export type Endpoint = 'validate' | 'mutate';
-
-export interface EngineRequest {
-  /** The raw request body, as received. */
-  readonly body: Uint8Array;
-  readonly endpoint: Endpoint;
-  /** Time budget for the whole evaluation (from the request's `?timeout=` minus a margin). */
-  readonly timeoutMs?: number;
-}
-
-export interface EngineReply {
-  /** HTTP status: 200 with an AdmissionReview, or 4xx/5xx with a metav1.Status body. */
-  readonly status: number;
-  readonly body: string;
-  /** Present when a review was evaluated: what was decided, for logs and metrics. */
-  readonly decision?: Decision;
-  /** Present for 4xx/5xx: the error code. */
-  readonly error?: { readonly code: string; readonly message: string };
-}
-
-/**
- * What the server needs from an engine: bytes in, encoded response out. The inline engine evaluates on
- * the calling thread; the pool engine on piscina threads. Both pass test/engine-conformance.
- */
-export interface Engine {
-  evaluate(req: EngineRequest): Promise<EngineReply>;
-  close(): Promise<void>;
-}
+export { type HandleOptions, handleRequest } from './handle.js';
+export { type Endpoint, type Engine, type EngineReply, type EngineRequest, errorReply } from './reply.js';
 
 export interface LoadOptions {
   /** Directory of policies (`rules/<name>/index.ts`). */
@@ -71,52 +43,6 @@ export async function loadSource(opts: LoadOptions): Promise<PolicySetSource> {
 
 export async function loadPolicySet(opts: LoadOptions): Promise<PolicySet> {
   return buildPolicySet(await loadSource(opts));
-}
-
-export function errorReply(e: unknown): EngineReply {
-  if (isTollgateError(e)) {
-    return {
-      status: e.status,
-      body: encodeStatus(e.status, statusReason(e.status), e.message),
-      error: { code: e.code, message: e.message },
-    };
-  }
-  const message = `internal error: ${describeError(e)}`;
-  return {
-    status: 500,
-    body: encodeStatus(500, 'InternalError', message),
-    error: { code: 'TOLLGATE_ERR_INTERNAL', message },
-  };
-}
-
-/** Evaluation options an engine fixes for every request (not per-request wire data). */
-export interface HandleOptions {
-  /** Deep-freeze the decoded object so a validate() that writes to it fails loudly (CLI, tests). */
-  readonly freezeObjects?: boolean;
-}
-
-/** Decode, evaluate, encode: the one request path both engines share. */
-export async function handleRequest(
-  set: PolicySet,
-  req: EngineRequest,
-  opts: HandleOptions = {},
-): Promise<EngineReply> {
-  let review: ReturnType<typeof decodeReview>;
-  try {
-    review = decodeReview(req.body);
-  } catch (e) {
-    return errorReply(e);
-  }
-  try {
-    const decision = await evaluateReview(set, review, {
-      mutate: req.endpoint === 'mutate',
-      ...(req.timeoutMs !== undefined ? { timeoutMs: req.timeoutMs } : {}),
-      ...(opts.freezeObjects ? { freezeObjects: true } : {}),
-    });
-    return { status: 200, body: encodeDecision(review, decision), decision };
-  } catch (e) {
-    return errorReply(e instanceof TollgateError ? e : new Error(describeError(e)));
-  }
 }
 
 /** Evaluates on the calling thread. Used by the CLI, the benchmarks' "inline" contestant and tests. */

@@ -7,7 +7,7 @@ import { encodeReview, encodeStatus, sanitizeWarnings } from '../admission/encod
 import type { AdmissionResponse } from '../admission/types.js';
 import { type ErrorCode, TollgateError } from '../errors.js';
 import type { BindingSummary } from '../ipc/thread-messages.js';
-import { type EngineReply, errorReply } from './engine.js';
+import { type EngineReply, errorReply } from './reply.js';
 import type { Decision, EvaluationRecord } from './types.js';
 
 /** 503 TOLLGATE_ERR_POOL_OVERLOADED, without Retry-After: the API server applies the webhook's failurePolicy. */

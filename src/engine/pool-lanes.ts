@@ -26,7 +26,7 @@ import {
   type ToLane,
   unexpected,
 } from '../ipc/thread-messages.js';
-import type { Endpoint, EngineReply } from './engine.js';
+import type { Endpoint, EngineReply } from './reply.js';
 import type { PolicySetSource } from './types.js';
 
 /** What a thread group needs of the pool's options. */
@@ -109,25 +109,29 @@ function taskModule(): Promise<string> {
 }
 
 /**
- * Node flags for the threads. From sources, the process runs under `--import tsx`, which threads inherit
- * and which costs each thread (re)start its own tsx setup, for a task module that is plain JS already:
- * loader flags are left out there. Built code passes the process's flags through (piscina's default).
+ * Node flags for the threads: the process's own, less what a thread must not or need not inherit. Heap
+ * sizes are per isolate and come from resourceLimits (Worker refuses --max-semi-space-size in execArgv).
+ * From sources, the process runs under `--import tsx`, which costs each thread (re)start its own tsx
+ * setup for a task module that is plain JS already: loader flags are left out there.
  */
-function threadExecArgv(): string[] | undefined {
-  if (!import.meta.url.endsWith('.ts')) return undefined;
+function threadExecArgv(): string[] {
+  const fromSources = import.meta.url.endsWith('.ts');
   const out: string[] = [];
   const argv = process.execArgv;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
-    if (
-      a === '--import' ||
-      a === '--require' ||
-      a === '-r' ||
-      a === '--loader' ||
-      a === '--experimental-loader'
+    if (/^--max[-_](semi|old)[-_]space[-_]size(=|$)/.test(a)) {
+      if (!a.includes('=')) i++;
+    } else if (
+      fromSources &&
+      (a === '--import' ||
+        a === '--require' ||
+        a === '-r' ||
+        a === '--loader' ||
+        a === '--experimental-loader')
     )
       i++;
-    else if (!/^--(import|require|loader|experimental-loader)=/.test(a)) out.push(a);
+    else if (!(fromSources && /^--(import|require|loader|experimental-loader)=/.test(a))) out.push(a);
   }
   return out;
 }
@@ -171,7 +175,7 @@ export class ThreadGroup {
     const execArgv = threadExecArgv();
     const piscina = new Piscina<ServeTask, FromThread>({
       filename: await taskModule(),
-      ...(execArgv !== undefined ? { execArgv } : {}),
+      execArgv,
       minThreads: o.threads,
       maxThreads: o.threads,
       idleTimeout: Number.POSITIVE_INFINITY,

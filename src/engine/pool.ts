@@ -87,16 +87,10 @@ import {
   recordThreadMetrics,
   threadRestarts,
 } from '../metrics/index.js';
-import {
-  type Engine,
-  type EngineReply,
-  type EngineRequest,
-  errorReply,
-  type LoadOptions,
-  loadSource,
-} from './engine.js';
+import type { LoadOptions } from './engine.js';
 import { failureReply, unavailable } from './failure-reply.js';
 import { type GroupEvents, type Job, type Lane, ThreadGroup } from './pool-lanes.js';
+import { type Engine, type EngineReply, type EngineRequest, errorReply } from './reply.js';
 import type { PolicySetSource } from './types.js';
 
 export interface PoolOptions {
@@ -161,7 +155,10 @@ function replyAt(a: BatchAnswer, i: number, note: BatchAnswer['notes'][number] |
 }
 
 /** A young generation of 16 MB (not 32) kept a 2-worker server about 40 MB smaller under load, same speed. */
-const DEFAULT_RESOURCE_LIMITS: ResourceLimits = { maxOldGenerationSizeMb: 256, maxYoungGenerationSizeMb: 16 };
+export const DEFAULT_RESOURCE_LIMITS: ResourceLimits = {
+  maxOldGenerationSizeMb: 256,
+  maxYoungGenerationSizeMb: 16,
+};
 /** A request is evaluated at most this many times (it is retried only when another one killed its thread). */
 const MAX_ATTEMPTS = 3;
 
@@ -224,7 +221,9 @@ export class PoolEngine implements Engine {
   /** Load (compile, read) on this thread, then build the set on the pool threads. */
   static async create(from: LoadOptions | PolicySetSource, options: PoolOptions = {}): Promise<PoolEngine> {
     const o = resolveOptions(options);
-    const source = isSource(from) ? from : await loadSource(from);
+    // Compiling sources is for tests and tools: a worker gets its set ready-made from the primary and
+    // never loads the compiler.
+    const source = isSource(from) ? from : await (await import('./engine.js')).loadSource(from);
     let engine: PoolEngine | undefined;
     const group = await ThreadGroup.start(source, o, {
       ready: () => engine?.events.ready(),

@@ -33,8 +33,9 @@ import {
   type ToThread,
   unexpected,
 } from '../ipc/thread-messages.js';
-import { type Endpoint, type EngineReply, handleRequest } from './engine.js';
+import { handleRequest } from './handle.js';
 import { type Binding, buildPolicySet, type PolicySet } from './policy-set.js';
+import type { Endpoint, EngineReply } from './reply.js';
 import type { Decision, LoadedPolicy } from './types.js';
 
 /** evaluate.ts applies the same default to async policies. */

@@ -12,7 +12,7 @@
  * is fixed here so both sides agree.
  */
 import type { MessagePort } from 'node:worker_threads';
-import type { Endpoint } from '../engine/engine.js';
+import type { Endpoint } from '../engine/reply.js';
 import type { Decision, EnforcementAction, FailurePolicy, PolicySetSource } from '../engine/types.js';
 import type { ErrorCode } from '../errors.js';
 

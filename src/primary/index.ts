@@ -45,6 +45,7 @@ export type PrimaryConfig = Pick<
   | 'gracePeriodMs'
   | 'logLevel'
   | 'watch'
+  | 'semiSpaceMb'
 >;
 
 export interface PrimaryOptions {
@@ -135,13 +136,11 @@ export async function startPrimary(
     'policy set validated',
   );
 
-  if (options.exec !== undefined || options.args !== undefined || options.execArgv !== undefined) {
-    cluster.setupPrimary({
-      ...(options.exec !== undefined ? { exec: options.exec } : {}),
-      ...(options.args !== undefined ? { args: [...options.args] } : {}),
-      ...(options.execArgv !== undefined ? { execArgv: [...options.execArgv] } : {}),
-    });
-  }
+  cluster.setupPrimary({
+    ...(options.exec !== undefined ? { exec: options.exec } : {}),
+    ...(options.args !== undefined ? { args: [...options.args] } : {}),
+    execArgv: workerExecArgv(options.execArgv ?? process.execArgv, config.semiSpaceMb),
+  });
 
   let aggregator: MetricsAggregator | undefined;
   const supervisor = new Supervisor({
@@ -314,4 +313,14 @@ export async function startPrimary(
     workerPids: () => supervisor.pids(),
     generation: () => active.generation,
   };
+}
+
+/**
+ * Node flags for the workers: the primary's own (or the caller's), with the semi-space set from the
+ * config unless the flags already name one. Request garbage dies young: a small young generation is
+ * scavenged as fast as a large one and keeps the worker's resident memory down.
+ */
+export function workerExecArgv(base: readonly string[], semiSpaceMb: number): string[] {
+  if (base.some((a) => /^--max[-_]semi[-_]space[-_]size(=|$)/.test(a))) return [...base];
+  return [...base, `--max-semi-space-size=${semiSpaceMb}`];
 }

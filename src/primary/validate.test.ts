@@ -25,7 +25,7 @@ function tree(
   };
 }
 
-// The module body marks the global object of whatever thread imports it.
+// The module body marks the global object of whatever process imports it.
 const POLICY = `import { definePolicy } from 'tollgate/sdk';
 (globalThis as Record<string, unknown>).__tollgateImported = true;
 export default definePolicy({ name: 'p', validate: () => [] });
@@ -33,7 +33,7 @@ export default definePolicy({ name: 'p', validate: () => [] });
 const BINDING =
   'apiVersion: tollgate.dev/v1alpha1\nkind: Binding\nmetadata:\n  name: b\nspec:\n  policy: p\n';
 
-test('a valid set comes back as plain data; policy code ran on the thread, not here', async () => {
+test('a valid set comes back as plain data; policy code ran in the child, not here', async () => {
   const r = await validatePolicySet(tree('ok', POLICY, BINDING));
   assert.ok(r.ok, JSON.stringify(r));
   assert.equal(r.bindings, 1);
@@ -84,4 +84,24 @@ test('rules mounted from a ConfigMap (policy folders are symlinks into ..data) a
   assert.ok(r.ok, JSON.stringify(r));
   assert.equal(r.policies, 1);
   assert.equal(r.source.policies[0]?.dir, 'p');
+});
+
+test('only policies a binding names are served; the others are still checked', async () => {
+  const t = tree('unbound', POLICY, BINDING);
+  mkdirSync(join(t.rules, 'spare'), { recursive: true });
+  writeFileSync(
+    join(t.rules, 'spare', 'index.ts'),
+    "import { definePolicy } from 'tollgate/sdk';\nexport default definePolicy({ name: 'spare', validate: () => [] });\n",
+  );
+  const r = await validatePolicySet(t);
+  assert.ok(r.ok, JSON.stringify(r));
+  assert.equal(r.policies, 2);
+  assert.deepEqual(
+    r.source.policies.map((p) => p.dir),
+    ['p'],
+  );
+
+  writeFileSync(join(t.rules, 'spare', 'index.ts'), 'export default 42;\n');
+  const broken = await validatePolicySet(t);
+  assert.equal(broken.ok, false);
 });

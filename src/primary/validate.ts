@@ -1,6 +1,6 @@
+import { fork } from 'node:child_process';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
 import type { LoadOptions } from '../engine/engine.js';
 import type { PolicySetSource } from '../engine/types.js';
 import type { ErrorValue } from '../ipc/cluster-messages.js';
@@ -8,47 +8,38 @@ import type { ErrorValue } from '../ipc/cluster-messages.js';
 export type ValidationResult =
   | {
       readonly ok: true;
+      /** What workers serve: the bindings and data, and the policies a binding names. */
       readonly source: PolicySetSource;
       readonly bindings: number;
       readonly policies: number;
     }
   | { readonly ok: false; readonly error: ErrorValue };
 
-const THREAD_FILE = `./validate-thread${extname(fileURLToPath(import.meta.url))}`;
+const CHILD_FILE = fileURLToPath(
+  new URL(`./validate-child${extname(fileURLToPath(import.meta.url))}`, import.meta.url),
+);
 
 /**
- * The thread's entry. From dist/ it is plain JS; under tsx (tests, `npm run tollgate` from source) a
- * thread does not inherit the TypeScript loader, so the entry registers it before importing the .ts file.
- */
-function threadCode(): string {
-  const url = new URL(THREAD_FILE, import.meta.url).href;
-  if (THREAD_FILE.endsWith('.ts')) {
-    return `import('tsx/esm/api').then((m) => { m.register(); return import(${JSON.stringify(url)}); });`;
-  }
-  return `import(${JSON.stringify(url)});`;
-}
-
-/**
- * Compile the rules, parse bindings and data, import every policy and build the policy set, on a
- * short-lived thread. Resolves with the plain PolicySetSource to send to workers, or an error value;
- * never rejects.
+ * Compile the rules, parse bindings and data, import every policy and build the policy set, in a
+ * short-lived child process. A process rather than a thread: importing esbuild, ajv and every policy
+ * costs the primary ~10 MB that a finished thread never gives back, and the primary lives for the whole
+ * deployment. Resolves with the plain PolicySetSource to send to workers, or an error value; never rejects.
  */
 export function validatePolicySet(opts: LoadOptions, timeoutMs = 60_000): Promise<ValidationResult> {
   return new Promise((resolve) => {
     let settled = false;
-    const worker = new Worker(threadCode(), {
-      eval: true,
-      workerData: { ...opts, configs: [...opts.configs], data: [...opts.data] },
-      resourceLimits: { maxOldGenerationSizeMb: 512 },
-      stdout: false,
-      stderr: false,
+    // The primary's flags carry over (under tsx: its TypeScript loader); heap bounded like a thread's was.
+    const child = fork(CHILD_FILE, [], {
+      execArgv: [...process.execArgv, '--max-old-space-size=512', '--max-semi-space-size=1'],
+      serialization: 'advanced',
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     const finish = (r: ValidationResult): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
       resolve(r);
-      void worker.terminate();
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     };
     const timer = setTimeout(() => {
       finish({
@@ -59,18 +50,22 @@ export function validatePolicySet(opts: LoadOptions, timeoutMs = 60_000): Promis
         },
       });
     }, timeoutMs);
-    worker.once('message', (m: ValidationResult) => finish(m));
-    worker.once('error', (e: Error) => {
+    child.once('message', (m: ValidationResult) => finish(m));
+    child.once('error', (e: Error) => {
       finish({
         ok: false,
-        error: { code: 'TOLLGATE_ERR_INTERNAL', message: `validation thread failed: ${e.message}` },
+        error: { code: 'TOLLGATE_ERR_INTERNAL', message: `validation process failed: ${e.message}` },
       });
     });
-    worker.once('exit', (code) => {
+    child.once('exit', (code, signal) => {
       finish({
         ok: false,
-        error: { code: 'TOLLGATE_ERR_INTERNAL', message: `validation thread exited with code ${code}` },
+        error: {
+          code: 'TOLLGATE_ERR_INTERNAL',
+          message: `validation process exited with ${signal ?? `code ${code}`} before answering`,
+        },
       });
     });
+    child.send({ ...opts, configs: [...opts.configs], data: [...opts.data] });
   });
 }

@@ -4,8 +4,8 @@
  * stuck thread). Reloads swap the pool's threads; requests in flight finish on the set they started with.
  */
 import type { ServeConfig } from '../config/index.js';
-import type { Engine } from '../engine/engine.js';
-import { PoolEngine } from '../engine/pool.js';
+import { DEFAULT_RESOURCE_LIMITS, PoolEngine } from '../engine/pool.js';
+import type { Engine } from '../engine/reply.js';
 import type { PolicySetSource } from '../engine/types.js';
 
 export interface WorkerEngine extends Engine {
@@ -63,6 +63,9 @@ export async function createWorkerEngine(
   const pool = await PoolEngine.create(source, {
     threads: config.threads,
     maxQueue: config.maxQueue,
+    // V8 sizes the young generation at three semi-spaces; the worker's own isolate gets the same
+    // semi-space from the primary (--max-semi-space-size).
+    resourceLimits: { ...DEFAULT_RESOURCE_LIMITS, maxYoungGenerationSizeMb: 3 * config.semiSpaceMb },
     // The server always passes the request's own budget; this covers calls that name none.
     timeoutMs: Math.max(1, config.defaultTimeoutMs - config.timeoutMarginMs),
     threadMetrics: true,

@@ -7,7 +7,6 @@
 import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
 import type { ServeConfig } from '../config/index.js';
-import { loadSource } from '../engine/engine.js';
 import type { PolicySetSource } from '../engine/types.js';
 import { describeError, isTollgateError } from '../errors.js';
 import {
@@ -247,6 +246,8 @@ export async function startWorker(config: ServeConfig): Promise<void> {
     return;
   }
   try {
+    // Without a primary (tests, tools) the worker compiles its own set.
+    const { loadSource } = await import('../engine/engine.js');
     const source = await loadSource({
       rules: config.rules,
       configs: config.configs,

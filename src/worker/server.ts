@@ -9,7 +9,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { ServeConfig } from '../config/index.js';
-import type { Endpoint } from '../engine/engine.js';
+import type { Endpoint } from '../engine/reply.js';
 import { describeError, TollgateError } from '../errors.js';
 import type { Logger } from '../log/index.js';
 import type { Uws } from '../uws.js';

@@ -6,7 +6,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { ServeConfig } from '../config/index.js';
 import { parseGoDuration } from '../config/index.js';
-import { type Endpoint, type EngineReply, errorReply } from '../engine/engine.js';
+import { type Endpoint, type EngineReply, errorReply } from '../engine/reply.js';
 import type { Decision } from '../engine/types.js';
 import { describeError, ERRORS, type ErrorCode } from '../errors.js';
 import type { Logger } from '../log/index.js';
