@@ -1,7 +1,7 @@
 // Processes: start pinned to cores, wait for readiness, stop (always), and measure the RSS of a whole
 // process tree from /proc (primary + workers + anything they forked).
 import { type ChildProcess, type StdioOptions, spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { connect } from 'node:tls';
 
@@ -217,16 +217,59 @@ export interface TreeMemory {
   readonly mb: number;
   /** Sum of Pss (proportional set size), MB: shared pages split between the processes sharing them. */
   readonly pssMb: number;
+  /**
+   * Resident pages of the tree counted once however many of its processes map them, MB: what stopping the
+   * tree would give back (plus page cache). Read from /proc/<pid>/pagemap, which shows page frames to root
+   * only; undefined otherwise.
+   */
+  readonly uniqueMb?: number;
   readonly processes: number;
 }
 
 const mbOf = (kb: number) => Math.round(kb / 102.4) / 10;
+const PAGE = 4096;
 
-/** Memory of a process and all its descendants, from /proc/<pid>/status and smaps_rollup. */
-export function treeRssMb(pid: number): TreeMemory {
+/**
+ * Add the page frames of a process's resident pages to `frames`; false when the kernel hides them (not
+ * root). Only mappings with resident pages are read (V8 reserves far more address space than it uses).
+ */
+function addFrames(pid: number, frames: Set<number>): boolean {
+  const ranges: [number, number][] = [];
+  let range: [number, number] | undefined;
+  for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    const m = /^([0-9a-f]+)-([0-9a-f]+) /.exec(line);
+    if (m) range = [Number.parseInt(m[1]!, 16), Number.parseInt(m[2]!, 16)];
+    else if (range !== undefined && line.startsWith('Rss:') && !/^Rss:\s+0 kB/.test(line)) ranges.push(range);
+  }
+  const fd = openSync(`/proc/${pid}/pagemap`, 'r');
+  let visible = false;
+  try {
+    for (const [start, end] of ranges) {
+      const pages = (end - start) / PAGE;
+      const buf = Buffer.alloc(pages * 8);
+      const got = readSync(fd, buf, 0, buf.length, (start / PAGE) * 8);
+      for (let i = 0; i + 8 <= got; i += 8) {
+        const high = buf.readUInt32LE(i + 4);
+        if ((high & 0x80000000) === 0) continue; // not present (bit 63)
+        const frame = (high & 0x7fffff) * 2 ** 32 + buf.readUInt32LE(i); // bits 0-54
+        if (frame === 0) continue;
+        visible = true;
+        frames.add(frame);
+      }
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return visible;
+}
+
+/** Memory of a process and all its descendants, from /proc/<pid>/status, smaps_rollup and (unique) pagemap. */
+export function treeRssMb(pid: number, unique = false): TreeMemory {
   let kb = 0;
   let pss = 0;
   let n = 0;
+  const frames = new Set<number>();
+  let framesVisible = unique;
   for (const p of [pid, ...descendants(pid)]) {
     try {
       const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${p}/status`, 'utf8'));
@@ -235,26 +278,37 @@ export function treeRssMb(pid: number): TreeMemory {
       n++;
       const q = /\nPss:\s+(\d+) kB/.exec(readFileSync(`/proc/${p}/smaps_rollup`, 'utf8'));
       pss += q ? Number(q[1]) : Number(m[1]);
+      if (framesVisible) framesVisible = addFrames(p, frames);
     } catch {
       // exited meanwhile
     }
   }
-  return { mb: mbOf(kb), pssMb: mbOf(pss), processes: n };
+  return {
+    mb: mbOf(kb),
+    pssMb: mbOf(pss),
+    ...(framesVisible ? { uniqueMb: mbOf((frames.size * PAGE) / 1024) } : {}),
+    processes: n,
+  };
 }
 
 export interface MemoryPeak {
   readonly peakMb: number;
   readonly peakPssMb: number;
+  /** Unique resident MB (see TreeMemory.uniqueMb) at the sample with the highest RSS sum. */
+  readonly peakUniqueMb?: number;
   readonly processes: number;
 }
 
-/** Sample a tree's memory every `everyMs` until stopped; gives the peaks. */
+/**
+ * Sample a tree's memory every `everyMs` until stopped; gives the peaks. Page frames (unique MB) are read
+ * only when the RSS sum reaches a new peak: reading pagemap costs milliseconds of CPU.
+ */
 export function rssSampler(pid: number, everyMs = 500): { stop(): MemoryPeak } {
-  let peak = treeRssMb(pid);
+  let peak = treeRssMb(pid, true);
   let peakPss = peak.pssMb;
   const sample = () => {
     const now = treeRssMb(pid);
-    if (now.mb > peak.mb) peak = now;
+    if (now.mb > peak.mb) peak = treeRssMb(pid, true);
     peakPss = Math.max(peakPss, now.pssMb);
   };
   const t = setInterval(sample, everyMs);
@@ -262,7 +316,12 @@ export function rssSampler(pid: number, everyMs = 500): { stop(): MemoryPeak } {
     stop() {
       clearInterval(t);
       sample();
-      return { peakMb: peak.mb, peakPssMb: peakPss, processes: peak.processes };
+      return {
+        peakMb: peak.mb,
+        peakPssMb: peakPss,
+        ...(peak.uniqueMb !== undefined ? { peakUniqueMb: peak.uniqueMb } : {}),
+        processes: peak.processes,
+      };
     },
   };
 }
