@@ -31,7 +31,14 @@ import {
   startContestant,
   Unavailable,
 } from './lib/contestants.js';
-import { hasWrk, runOpenLoopProcess, runWrk, type WrkResult } from './lib/load.js';
+import {
+  hasWrk,
+  type LatencyGenerator,
+  latencyGenerator,
+  runOpenLoopProcess,
+  runWrk,
+  type WrkResult,
+} from './lib/load.js';
 import type { OpenLoopResult } from './lib/open-loop.js';
 import { type PolicyVariant, writePolicyFiles } from './lib/policies.js';
 import { rssSampler, treeCpuSeconds } from './lib/proc.js';
@@ -299,7 +306,7 @@ async function latencyStep(r: Running, rate: number, label: string): Promise<Ope
   progress(
     `${r.name}: ${o.achievedRps} req/s: p50 ${o.latencyMs.p50} ms, p99 ${o.latencyMs.p99} ms, p99.9 ${o.latencyMs.p999} ms` +
       `${o.errors + o.non2xx ? `, ${o.errors + o.non2xx} errors` : ''}${o.unsent ? `, ${o.unsent} unsent` : ''}` +
-      ` (generator lag p99 ${o.generatorLagP99Ms} ms)`,
+      ` (${o.generator} generator's own lag p99 ${o.generatorLagP99Ms} ms)`,
   );
   return o;
 }
@@ -320,6 +327,14 @@ async function main(): Promise<void> {
       `the machine was busy: load average ${busy.toFixed(1)} on ${nCpu} cpus at the start, so these figures are noise, not a measurement`,
     );
   }
+  // The latency generator: the Go one (built on demand), or the Node one with the reason.
+  const generator = latencyGenerator(benchDir);
+  if (generator.kind === 'node') notes.push(generator.reason);
+  progress(
+    generator.kind === 'go'
+      ? 'latency generator: bench/.bin/tollgate-loadgen (Go, built from bench/loadgen)'
+      : `latency generator: ${generator.reason}`,
+  );
   // "tollgate" runs as shipped (bin/tollgate.js on dist/) and "inline" loads dist/engine: build dist/ when
   // a source is newer. tsc still writes dist/ when it reports type errors; those are kept as a note.
   const needsDist = names.includes('tollgate') || names.includes('inline');
@@ -457,7 +472,8 @@ async function main(): Promise<void> {
       tls: certs.description,
       saturation: `wrk -t${wrkThreads} -c32, ${plan.saturationS} s × ${plan.reps}`,
       servers: 'all contestants of a phase are started together; each is idle while another is measured',
-      latency: `open-loop constant rate, 25 keep-alive conns, ${plan.latencyS} s after ${plan.warmupS} s warm-up`,
+      latency: `open-loop constant rate (${generatorName(generator)}), 25 keep-alive conns, ${plan.latencyS} s after ${plan.warmupS} s warm-up`,
+      generator: generator.kind,
       policies: {
         seed: `${policies.seed.bindingCount} binding`,
         fifty: `${policies.fifty.bindingCount} bindings (${policies.fifty.applying} apply to the benchmark Pod)`,
@@ -481,6 +497,10 @@ async function main(): Promise<void> {
   writeResults(out);
   for (const n of notes) progress(`note: ${n}`);
   for (const g of out.goals) progress(`goal ${g.status.toUpperCase().padEnd(4)} ${g.goal}: ${g.detail}`);
+}
+
+function generatorName(g: LatencyGenerator): string {
+  return g.kind === 'go' ? 'Go generator bench/loadgen' : 'Node generator lib/open-loop.ts';
 }
 
 function p99At70(r: ContestantResult): number | null {

@@ -21,6 +21,8 @@ const haveOpa = existsSync(opa);
 function hasWrk(): boolean {
   return spawnSync('wrk', ['--version']).error === undefined;
 }
+// With Go installed the harness builds and runs the Go latency generator (bench/loadgen), never Node's.
+const haveGo = spawnSync('go', ['version']).error === undefined;
 const benchDeps = existsSync(join(bench, 'node_modules', 'hdr-histogram-js'));
 const missing = !benchDeps
   ? 'bench dependencies not installed (npm --prefix bench ci)'
@@ -151,6 +153,8 @@ describe('bench harness', () => {
     assert.match(results.commit, /^[0-9a-f]{12}(-dirty)?$/);
     assert.ok(results.machine.includes('Node v'));
     assert.ok(results.commonRate > 0);
+    assert.ok(['go', 'node'].includes(results.setup.generator), `generator ${results.setup.generator}`);
+    if (haveGo) assert.equal(results.setup.generator, 'go', `notes: ${results.notes.join('; ')}`);
     for (const name of contestants) {
       const c = results.contestants[name];
       assert.equal(c.unavailable, undefined, `${name}: ${c.unavailable}`);
@@ -159,6 +163,8 @@ describe('bench harness', () => {
       assert.ok(l.completed > 0, `${name}: no request completed in the latency run`);
       assert.equal(l.non2xx, 0, `${name}: answers other than 200`);
       assert.equal(c.commonRate.non2xx, 0);
+      assert.equal(l.generator, results.setup.generator, `${name}: the latency run used another generator`);
+      assert.equal(typeof l.generatorLagP99Ms, 'number');
       // HdrHistogram percentiles are the top of their bucket (3 significant digits): up to 0.1 % above max.
       const { p50, p99, max } = l.latencyMs;
       assert.ok(

@@ -1,7 +1,10 @@
 // Load generators, each run as its own process pinned to the load cores:
 //  - wrk (closed loop, as fast as the server answers) for saturation throughput and new connections/s;
-//  - open-loop.ts (constant rate, latency from the scheduled send time) for latency.
+//  - for latency, a constant-rate generator measuring from the scheduled send time: bench/loadgen (Go,
+//    built into .bin/tollgate-loadgen), or lib/open-loop.ts (Node) when Go is not installed. Both take the
+//    same options and print the same JSON line; the Node one's own timer lag is in the milliseconds.
 import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { compiledScript } from './build.js';
 import type { OpenLoopResult } from './open-loop.js';
@@ -82,6 +85,63 @@ export async function runWrk(o: {
   };
 }
 
+/** Which latency generator runs, and why the Node one when it does. */
+export type LatencyGenerator =
+  | { readonly kind: 'go'; readonly binary: string }
+  | { readonly kind: 'node'; readonly reason: string };
+
+export function loadgenBinary(benchDir: string): string {
+  return join(benchDir, '.bin', 'tollgate-loadgen');
+}
+
+function hasGo(): boolean {
+  try {
+    execFileSync('go', ['version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+let chosen: LatencyGenerator | undefined;
+
+/**
+ * The Go generator, built (`go build`, a no-op when up to date: Go tracks its own staleness) into
+ * bench/.bin; without Go, a binary that is newer than its sources still serves, else the Node generator,
+ * with the reason. A failing build is an error, not a fallback.
+ */
+export function latencyGenerator(benchDir: string): LatencyGenerator {
+  if (chosen !== undefined) return chosen;
+  const src = join(benchDir, 'loadgen');
+  const binary = loadgenBinary(benchDir);
+  if (hasGo()) {
+    try {
+      execFileSync('go', ['build', '-trimpath', '-o', binary, '.'], {
+        cwd: src,
+        env: { ...process.env, CGO_ENABLED: '0' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+    } catch (e) {
+      throw new Error(`go build in bench/loadgen failed: ${(e as { stderr?: Buffer }).stderr ?? e}`);
+    }
+    chosen = { kind: 'go', binary };
+  } else {
+    const newestSource = Math.max(
+      ...readdirSync(src)
+        .filter((f) => f === 'go.mod' || (f.endsWith('.go') && !f.endsWith('_test.go')))
+        .map((f) => statSync(join(src, f)).mtimeMs),
+    );
+    chosen =
+      existsSync(binary) && statSync(binary).mtimeMs >= newestSource
+        ? { kind: 'go', binary }
+        : {
+            kind: 'node',
+            reason: `go is not installed and ${existsSync(binary) ? 'bench/.bin/tollgate-loadgen is older than bench/loadgen' : 'bench/.bin/tollgate-loadgen is missing'}: latency measured with the Node generator (lib/open-loop.ts), whose own timer lag is about 1–3 ms`,
+          };
+  }
+  return chosen;
+}
+
 export async function runOpenLoopProcess(o: {
   port: number;
   path: string;
@@ -94,10 +154,15 @@ export async function runOpenLoopProcess(o: {
   cpus: string | undefined;
   benchDir: string;
 }): Promise<OpenLoopResult> {
+  const gen = latencyGenerator(o.benchDir);
+  const [cmd, script] =
+    gen.kind === 'go'
+      ? [gen.binary, []]
+      : [process.execPath, [compiledScript(o.benchDir, 'lib/open-loop.ts')]];
   const out = await collect(
-    process.execPath,
+    cmd,
     [
-      compiledScript(o.benchDir, 'lib/open-loop.ts'),
+      ...script,
       '--port',
       String(o.port),
       '--path',

@@ -31,6 +31,8 @@ export interface OpenLoopResult {
   readonly latencyMs: { p50: number; p90: number; p99: number; p999: number; max: number; mean: number };
   /** How late the generator itself noticed a request was due (its own timer jitter), p99 in ms. */
   readonly generatorLagP99Ms: number;
+  /** Which generator measured: this one, or bench/loadgen (same options, same output). */
+  readonly generator: 'node' | 'go';
 }
 
 interface Options {
@@ -263,6 +265,7 @@ export function runOpenLoop(o: Options): Promise<OpenLoopResult> {
             mean: ms(latency.mean),
           },
           generatorLagP99Ms: ms(lag.getValueAtPercentile(99)),
+          generator: 'node',
         });
       };
       poll();

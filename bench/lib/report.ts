@@ -149,6 +149,19 @@ export function renderMarkdown(r: BenchResults): string {
         `${c.podsecurity ? `${fmt(c.podsecurity.rps)}, ${fmt(c.podsecurity.p99Ms, 3)}` : '–'} |`,
     );
   }
+  const lags = rows
+    .map((c) => {
+      const runs = [...(c.latency ?? []), ...(c.commonRate ? [c.commonRate] : [])];
+      return runs.length ? `${c.name} ${Math.max(...runs.map((o) => o.generatorLagP99Ms))} ms` : '';
+    })
+    .filter((x) => x);
+  if (lags.length > 0) {
+    lines.push(
+      '',
+      `Latency generator: ${r.setup.generator ?? 'node'}. Its own lag (how late it handed a due request to a free ` +
+        `connection), worst p99 over each contestant's latency runs: ${lags.join(', ')}.`,
+    );
+  }
   for (const n of r.notes) lines.push('', `Note: ${n}`);
   for (const c of rows) {
     for (const [set, why] of Object.entries(c.skipped ?? {})) {

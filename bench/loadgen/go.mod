@@ -1,0 +1,3 @@
+module github.com/tollgate/tollgate/bench/loadgen
+
+go 1.26
