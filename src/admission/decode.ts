@@ -119,16 +119,12 @@ export function narrowReview(doc: unknown): AdmissionReview {
   if (typeof op !== 'string' || !OPERATIONS.includes(op as Operation)) {
     throw bad('operation', `one of ${OPERATIONS.join(', ')}`);
   }
-  const request: AdmissionRequest = {
+  // One literal, optional fields assigned after: spreading conditional objects here would give every
+  // request a dictionary-mode object, and every policy reading it would pay for that.
+  const request: Mutable<AdmissionRequest> = {
     uid: r.uid,
     kind: gvk(r, 'kind', true)!,
     resource: gvr(r, 'resource', false) ?? { group: '', version: '', resource: '' },
-    ...opt('subResource', optString(r, 'subResource')),
-    ...opt('requestKind', gvk(r, 'requestKind', false)),
-    ...opt('requestResource', gvr(r, 'requestResource', false)),
-    ...opt('requestSubResource', optString(r, 'requestSubResource')),
-    ...opt('name', optString(r, 'name')),
-    ...opt('namespace', optString(r, 'namespace')),
     operation: op as Operation,
     userInfo: userInfo(r),
     object: object(r, 'object'),
@@ -136,12 +132,22 @@ export function narrowReview(doc: unknown): AdmissionReview {
     dryRun: r.dryRun === true,
     options: r.options ?? null,
   };
+  const subResource = optString(r, 'subResource');
+  if (subResource !== undefined) request.subResource = subResource;
+  const requestKind = gvk(r, 'requestKind', false);
+  if (requestKind !== undefined) request.requestKind = requestKind;
+  const requestResource = gvr(r, 'requestResource', false);
+  if (requestResource !== undefined) request.requestResource = requestResource;
+  const requestSubResource = optString(r, 'requestSubResource');
+  if (requestSubResource !== undefined) request.requestSubResource = requestSubResource;
+  const name = optString(r, 'name');
+  if (name !== undefined) request.name = name;
+  const namespace = optString(r, 'namespace');
+  if (namespace !== undefined) request.namespace = namespace;
   return { apiVersion: apiVersion as ReviewApiVersion, request };
 }
 
-function opt<K extends string, V>(key: K, v: V | undefined): { [P in K]?: V } {
-  return (v === undefined ? {} : { [key]: v }) as { [P in K]?: V };
-}
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 /**
  * Deepest nesting accepted in a request body. V8's JSON.parse takes any depth, but everything recursive

@@ -15,7 +15,7 @@ export interface EvaluateOptions {
   /** Run mutate() of mutating policies and return a JSONPatch (the /mutate endpoint). */
   readonly mutate: boolean;
   /** Upper bound for any single async policy, in ms (the request deadline minus a margin). */
-  readonly timeoutMs?: number;
+  readonly timeoutMs?: number | undefined;
   /** Freeze the object under review so a validate() that writes to it fails loudly (tests, CLI). */
   readonly freezeObjects?: boolean;
 }
@@ -256,16 +256,18 @@ export async function evaluateReview(
 function record(c: Candidate, r: Normalized | PolicyFailure, start: bigint): EvaluationRecord {
   const b = c.binding;
   const durationNs = Number(process.hrtime.bigint() - start);
-  const base = {
-    binding: b.name,
-    policy: b.loaded.name,
-    action: b.enforcementAction,
-    failurePolicy: b.failurePolicy,
-    durationNs,
-  };
+  // Literals of one shape, no spreads: this runs once per evaluation on the request path.
   if (r instanceof PolicyFailure) {
-    const outcome: EvaluationOutcome = r.code === 'TOLLGATE_ERR_POLICY_TIMEOUT' ? 'timeout' : 'error';
-    return { ...base, outcome, violations: [], error: { code: r.code, message: r.message } };
+    return {
+      binding: b.name,
+      policy: b.loaded.name,
+      action: b.enforcementAction,
+      failurePolicy: b.failurePolicy,
+      durationNs,
+      outcome: r.code === 'TOLLGATE_ERR_POLICY_TIMEOUT' ? 'timeout' : 'error',
+      violations: [],
+      error: { code: r.code, message: r.message },
+    };
   }
   const violations = c.template ? r.violations.map((v) => rebase(v, c.template!)) : r.violations;
   const outcome: EvaluationOutcome =
@@ -276,9 +278,17 @@ function record(c: Candidate, r: Normalized | PolicyFailure, start: bigint): Eva
       : b.enforcementAction === 'deny'
         ? 'deny'
         : b.enforcementAction;
-  return r.warnings.length > 0
-    ? { ...base, outcome, violations, warnings: r.warnings }
-    : { ...base, outcome, violations };
+  const out: EvaluationRecord = {
+    binding: b.name,
+    policy: b.loaded.name,
+    action: b.enforcementAction,
+    failurePolicy: b.failurePolicy,
+    durationNs,
+    outcome,
+    violations,
+  };
+  if (r.warnings.length > 0) (out as { warnings?: readonly string[] }).warnings = r.warnings;
+  return out;
 }
 
 /** A path a policy wrote relative to the Pod view (`spec.containers[0]`) made real (`spec.template.spec…`). */
@@ -314,27 +324,25 @@ function decide(
     for (const w of r.warnings ?? []) warnings.push(`[${b}] ${w}`);
   }
   const cleanWarnings = warnings.length > 0 ? sanitizeWarnings(warnings) : undefined;
-  let response: AdmissionResponse;
+  // Literals plus assignments, no conditional spreads: this runs once per request.
+  const response: Mutable<AdmissionResponse> = { uid: req.uid, allowed: denials.length === 0 };
   if (denials.length > 0) {
-    response = {
-      uid: req.uid,
-      allowed: false,
-      status: { code: 403, reason: 'Forbidden', message: denials.join('; ') },
-      ...(cleanWarnings?.length ? { warnings: cleanWarnings } : {}),
-    };
-  } else {
-    response = {
-      uid: req.uid,
-      allowed: true,
-      ...(patch !== undefined ? { patchType: 'JSONPatch' as const, patch } : {}),
-      ...(cleanWarnings?.length ? { warnings: cleanWarnings } : {}),
-    };
+    response.status = { code: 403, reason: 'Forbidden', message: denials.join('; ') };
+  } else if (patch !== undefined) {
+    response.patchType = 'JSONPatch';
+    response.patch = patch;
   }
+  if (cleanWarnings !== undefined && cleanWarnings.length > 0) response.warnings = cleanWarnings;
   // For logs and metrics: a string, whatever the (unchecked) objects carry.
-  const name = [req.name, req.object?.metadata?.name, req.oldObject?.metadata?.name].find(
-    (n): n is string => typeof n === 'string',
-  );
-  return {
+  const name =
+    typeof req.name === 'string'
+      ? req.name
+      : typeof req.object?.metadata?.name === 'string'
+        ? req.object.metadata.name
+        : typeof req.oldObject?.metadata?.name === 'string'
+          ? req.oldObject.metadata.name
+          : undefined;
+  const decision: Mutable<Decision> = {
     response,
     uid: req.uid,
     kind: req.kind.kind,
@@ -342,9 +350,12 @@ function decide(
     name,
     operation: req.operation,
     evaluations: records,
-    ...(patched !== undefined && patch !== undefined ? { patched } : {}),
   };
+  if (patched !== undefined && patch !== undefined) decision.patched = patched;
+  return decision;
 }
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 function isPlainObject(v: unknown): v is KubeObject {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;

@@ -27,10 +27,11 @@ export async function handleRequest(
     return errorReply(e);
   }
   try {
+    // Always the same shape (undefined for absent options): this object is made per request.
     const decision = await evaluateReview(set, review, {
       mutate: req.endpoint === 'mutate',
-      ...(req.timeoutMs !== undefined ? { timeoutMs: req.timeoutMs } : {}),
-      ...(opts.freezeObjects ? { freezeObjects: true } : {}),
+      timeoutMs: req.timeoutMs,
+      freezeObjects: opts.freezeObjects === true,
     });
     return { status: 200, body: encodeDecision(review, decision), decision };
   } catch (e) {

@@ -146,12 +146,10 @@ function replyAt(a: BatchAnswer, i: number, note: BatchAnswer['notes'][number] |
   const status = a.statuses[i]!;
   const body = a.bodies[i]!;
   if (note === undefined) return { status, body };
-  return {
-    status,
-    body,
-    ...(note.decision !== undefined ? { decision: note.decision } : {}),
-    ...(note.error !== undefined ? { error: note.error } : {}),
-  };
+  const reply: { -readonly [K in keyof EngineReply]: EngineReply[K] } = { status, body };
+  if (note.decision !== undefined) reply.decision = note.decision;
+  if (note.error !== undefined) reply.error = note.error;
+  return reply;
 }
 
 /** A young generation of 16 MB (not 32) kept a 2-worker server about 40 MB smaller under load, same speed. */

@@ -252,11 +252,10 @@ async function runBatch(set: PolicySet, task: BatchTask): Promise<BatchAnswer> {
     bodies[i] = r.body;
     tally?.count(endpoint, r);
     if (notable(r)) {
-      notes.push({
-        item: i,
-        ...(r.decision !== undefined ? { decision: slim(r.decision) } : {}),
-        ...(r.error !== undefined ? { error: r.error } : {}),
-      });
+      const note: { -readonly [K in keyof ReplyNote]: ReplyNote[K] } = { item: i };
+      if (r.decision !== undefined) note.decision = slim(r.decision);
+      if (r.error !== undefined) note.error = r.error;
+      notes.push(note);
     }
   }
   Atomics.store(c, Progress.ITEM, -1);
