@@ -31,6 +31,58 @@ function prefixed<T extends { path: string }>(items: T[], prefix: string): T[] {
 }
 
 /**
+ * What every binding's ctx would compute alike for one request, computed once: the container and pod
+ * spec lists of each object a policy sees (the request's object, or the pod template seen as a Pod).
+ * Only for validation, where nothing changes the objects between policies. Lists are handed out as
+ * copies of frozen entries, so one policy cannot change what the next one sees.
+ */
+export class RequestMemo {
+  private readonly containerLists = new Map<object, Map<string, readonly ContainerRef[]>>();
+  private readonly podLists = new Map<object, readonly PodSpecRef[]>();
+  private readonly templates = new Map<KubeObject, Map<string, KubeObject | null>>();
+
+  containers(object: object, key: string, make: () => ContainerRef[]): ContainerRef[] {
+    let byKey = this.containerLists.get(object);
+    if (byKey === undefined) {
+      byKey = new Map();
+      this.containerLists.set(object, byKey);
+    }
+    let list = byKey.get(key);
+    if (list === undefined) {
+      list = make().map((c) => Object.freeze(c));
+      byKey.set(key, list);
+    }
+    return list.slice();
+  }
+
+  podSpecs(object: object, make: () => PodSpecRef[]): PodSpecRef[] {
+    let list = this.podLists.get(object);
+    if (list === undefined) {
+      list = make().map((p) => Object.freeze(p));
+      this.podLists.set(object, list);
+    }
+    return list.slice();
+  }
+
+  /** templateAsPod, once per object and template path: the same view object for every binding. */
+  template(object: KubeObject | null, path: readonly string[]): KubeObject | null {
+    if (object === null) return null;
+    let byPath = this.templates.get(object);
+    if (byPath === undefined) {
+      byPath = new Map();
+      this.templates.set(object, byPath);
+    }
+    const key = path.join('.');
+    let view = byPath.get(key);
+    if (view === undefined) {
+      view = templateAsPod(object, path);
+      byPath.set(key, view);
+    }
+    return view;
+  }
+}
+
+/**
  * The `ctx` a policy receives. Under autogen, `object` is the pod template seen as a Pod and
  * `pathPrefix` (e.g. `spec.template`) makes every helper's field path the real one in the workload.
  */
@@ -43,13 +95,22 @@ export class Context implements PolicyContext<Record<string, unknown>> {
     readonly binding: string,
     readonly inventory: Inventory,
     readonly pathPrefix: string,
+    private readonly memo?: RequestMemo,
   ) {}
 
   podSpecs(): PodSpecRef[] {
-    return podSpecs(this.object).map((p) => this.prefixPod(p));
+    const make = () => podSpecs(this.object).map((p) => this.prefixPod(p));
+    return this.memo !== undefined && this.object !== null ? this.memo.podSpecs(this.object, make) : make();
   }
 
   containers(types?: readonly ContainerType[]): ContainerRef[] {
+    if (this.memo === undefined || this.object === null) return this.listContainers(types);
+    return this.memo.containers(this.object, types === undefined ? '*' : types.join(','), () =>
+      this.listContainers(types),
+    );
+  }
+
+  private listContainers(types: readonly ContainerType[] | undefined): ContainerRef[] {
     if (this.pathPrefix === '') return containers(this.object, types);
     // The pod spec each container points to carries real paths too (`c.pod.path`, `c.pod.metadataPath`).
     const pods = new Map<PodSpecRef, PodSpecRef>();

@@ -516,3 +516,76 @@ describe('errorLocation', () => {
     assert.equal(errorLocation('not an error', 'rules/p/index.ts'), undefined);
   });
 });
+
+describe('container lists shared by the bindings of one request', () => {
+  // Bound to Pods: a Deployment is seen through its template (autogen), as a Pod view shared by both.
+  const PODS = "match: { kinds: [{ apiGroups: [''], kinds: ['Pod'] }] },";
+  let root = '';
+  let set: PolicySet;
+  before(async () => {
+    root = tempDir();
+    // Bound in this order: the vandal runs first, then the observer reports what it was handed.
+    set = await policySetFrom(
+      root,
+      {
+        vandal: validator(
+          'vandal',
+          `const list = ctx.containers();
+           list.push({ image: 'evil' });
+           list.reverse();
+           const errors = [];
+           try { ctx.containers()[0].image = 'evil'; } catch (e) { errors.push('entry'); }
+           try { ctx.podSpecs()[0].path = 'evil'; } catch (e) { errors.push('pod'); }
+           return errors.map((e) => e + ' is read-only');`,
+          PODS,
+        ),
+        observer: validator(
+          'observer',
+          `return ctx.containers().map((c) => c.path + '=' + c.image)
+             .concat(ctx.containers(['containers']).map((c) => 'only ' + c.path))
+             .concat(ctx.podSpecs().map((p) => 'pod ' + p.path));`,
+          PODS,
+        ),
+      },
+      [
+        bindingYaml('a-vandal', 'vandal', { enforcementAction: 'warn' }),
+        bindingYaml('b-observer', 'observer', { enforcementAction: 'warn' }),
+      ].join(''),
+    );
+  });
+  after(() => rmSync(root, { recursive: true, force: true }));
+
+  it('each policy gets its own copy of frozen entries', async () => {
+    const object = pod('p', 'ns', { image: 'registry/app:1' });
+    (object.spec as { initContainers?: unknown[] }).initContainers = [
+      { name: 'init', image: 'registry/init:1' },
+    ];
+    const asDeployment = decoded({
+      object: deployment(object),
+      kind: { group: 'apps', version: 'v1', kind: 'Deployment' },
+      resource: { group: 'apps', version: 'v1', resource: 'deployments' },
+    });
+    for (const review of [decoded({ object }), asDeployment]) {
+      const d = await evaluateReview(set, review, { mutate: false });
+      const prefix = review.request.object?.kind === 'Pod' ? '' : 'spec.template.';
+      assert.deepEqual(d.response.warnings, [
+        '[a-vandal] entry is read-only',
+        '[a-vandal] pod is read-only',
+        `[b-observer] ${prefix}spec.containers[0]=registry/app:1`,
+        `[b-observer] ${prefix}spec.initContainers[0]=registry/init:1`,
+        `[b-observer] only ${prefix}spec.containers[0]`,
+        `[b-observer] pod ${prefix}spec`,
+      ]);
+    }
+  });
+});
+
+function deployment(podObject: Record<string, unknown>): KubeObject {
+  const { metadata, spec } = podObject as { metadata: Record<string, unknown>; spec: unknown };
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name: 'd', namespace: metadata.namespace as string },
+    spec: { replicas: 1, template: { metadata: { labels: { app: 'd' } }, spec } },
+  } as KubeObject;
+}

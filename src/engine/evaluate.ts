@@ -3,7 +3,7 @@ import { encodeReview, sanitizeWarnings } from '../admission/encode.js';
 import type { AdmissionResponse, AdmissionReview, KubeObject } from '../admission/types.js';
 import { describeError, type ErrorCode } from '../errors.js';
 import type { ValidateResult, ViolationLike } from '../sdk/types.js';
-import { Context, requestInfo, templateAsPod, writeTemplate } from './context.js';
+import { Context, RequestMemo, requestInfo, templateAsPod, writeTemplate } from './context.js';
 import { diff, jsonEqual } from './patch.js';
 import type { Candidate, PolicySet } from './policy-set.js';
 import type { Decision, EvaluationOutcome, EvaluationRecord, ViolationRecord } from './types.js';
@@ -196,6 +196,8 @@ export async function evaluateReview(
   }
   if (opts.mutate) return mutateReview(set, review, candidates, opts);
   const info = candidates.length > 0 ? requestInfo(req) : undefined;
+  // Several bindings see the same objects: their container lists are computed once.
+  const memo = candidates.length > 1 ? new RequestMemo() : undefined;
   const pending: Pending[] = [];
   for (const c of candidates) {
     const b = c.binding;
@@ -204,8 +206,8 @@ export async function evaluateReview(
     let object = req.object;
     let oldObject = req.oldObject;
     if (c.template !== undefined) {
-      object = templateAsPod(req.object, c.template);
-      oldObject = templateAsPod(req.oldObject, c.template);
+      object = memo ? memo.template(req.object, c.template) : templateAsPod(req.object, c.template);
+      oldObject = memo ? memo.template(req.oldObject, c.template) : templateAsPod(req.oldObject, c.template);
       if (object === null && oldObject === null) continue;
     }
     const ctx = new Context(
@@ -216,6 +218,7 @@ export async function evaluateReview(
       b.name,
       set.inventory,
       prefix,
+      memo,
     );
     const start = process.hrtime.bigint();
     let result: Pending['result'];
