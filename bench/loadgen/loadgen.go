@@ -56,8 +56,9 @@ type Latencies struct {
 //
 // Requests are not objects: since they are sent in the order of their schedule, the FIFO of requests that
 // are due but wait for a connection is the index range [nextSend, nextDue). The dispatcher wakes at each
-// due time, moves nextDue forward and hands due requests to idle connections; a connection that gets its
-// answer takes the oldest waiting request itself, or goes back to the idle stack.
+// due time (at most every minTick), moves nextDue forward and hands due requests to idle connections; a
+// connection that gets its answer takes the oldest waiting request itself, or goes back to the idle stack,
+// and hands what else is due to idle connections too.
 type generator struct {
 	o        Options
 	request  []byte
@@ -88,15 +89,21 @@ type conn struct {
 	g *generator
 	// Guarded by g.mu.
 	tls       *tls.Conn
+	sock      *socket
 	inflight  int64 // index of the request on the wire, -1 when none
 	idleSince int64
 	// Owned by the connection's goroutine until it has exited.
-	latency                   Histogram
+	latency, lag              Histogram // lag: of the requests it handed to other, idle connections
 	completed, errors, non2xx int64
 	lastDone                  int64
+	free                      func() error // c.becomeFree, bound once
+	batch                     []handover
 }
 
-const maxReconnects = 10_000
+const (
+	maxReconnects = 10_000
+	minTick       = int64(50 * time.Microsecond)
+)
 
 func newGenerator(o Options) (*generator, error) {
 	if o.Rate <= 0 || o.Connections <= 0 || o.DurationS <= 0 || o.WarmupS < 0 {
@@ -144,19 +151,24 @@ func (g *generator) advanceLocked(now int64) {
 	}
 }
 
-func (g *generator) dial() (*tls.Conn, error) {
+func (g *generator) dial() (*tls.Conn, *socket, error) {
 	c, err := g.tcp.Dial("tcp", net.JoinHostPort(g.o.Host, strconv.Itoa(g.o.Port)))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	t := tls.Client(c, g.tlsCfg)
+	s, err := newSocket(c.(*net.TCPConn))
+	if err != nil {
+		c.Close()
+		return nil, nil, err
+	}
+	t := tls.Client(s, g.tlsCfg)
 	ctx, cancel := context.WithTimeout(context.Background(), g.tcp.Timeout)
 	defer cancel()
 	if err := t.HandshakeContext(ctx); err != nil {
 		c.Close()
-		return nil, err
+		return nil, nil, err
 	}
-	return t, nil
+	return t, s, nil
 }
 
 func (g *generator) run() (Result, error) {
@@ -164,12 +176,14 @@ func (g *generator) run() (Result, error) {
 	conns := make([]*conn, g.o.Connections)
 	errs := make(chan error, len(conns))
 	for i := range conns {
-		conns[i] = &conn{g: g, inflight: -1}
-		go func(c *conn) {
-			t, err := g.dial()
-			c.tls = t
+		c := &conn{g: g, inflight: -1}
+		c.free = c.becomeFree
+		conns[i] = c
+		go func() {
+			t, s, err := g.dial()
+			c.tls, c.sock = t, s
 			errs <- err
-		}(conns[i])
+		}()
 	}
 	var first error
 	for range conns {
@@ -185,19 +199,29 @@ func (g *generator) run() (Result, error) {
 		}
 		return Result{}, fmt.Errorf("connecting: %w", first)
 	}
-	g.t0 = g.clock() + int64(time.Millisecond)
-	timer, err := newTicker(g.clock, g.t0, g.interval)
-	if err != nil {
-		return Result{}, err
-	}
-	now := g.clock()
-	for _, c := range conns {
-		c.idleSince = now
-		g.idle = append(g.idle, c)
-	}
+	// Each reader joins the idle stack from inside its first read (socket.beforeWait): wait for all.
+	g.t0 = math.MaxInt64
 	for _, c := range conns {
 		g.readers.Add(1)
 		go c.read()
+	}
+	for deadline, ready := g.clock()+int64(time.Second), false; !ready && g.clock() < deadline; {
+		time.Sleep(100 * time.Microsecond)
+		g.mu.Lock()
+		ready = len(g.idle) == len(conns)
+		g.mu.Unlock()
+	}
+	g.mu.Lock()
+	g.t0 = g.clock() + int64(time.Millisecond)
+	g.mu.Unlock()
+	// A tick per request up to 20,000 req/s; above, a tick every few requests: a timer wake-up costs ~7 µs
+	// of CPU on a VM (the kernel reprograms the timer hardware, which traps to the hypervisor), and at high
+	// rates the connections' own wake-ups send most requests anyway.
+	tick := g.interval * ((minTick + g.interval - 1) / g.interval)
+	timer, err := newTicker(g.clock, g.t0, tick)
+	if err != nil {
+		g.stop(conns)
+		return Result{}, err
 	}
 	err = g.dispatch(timer)
 	timer.close()
@@ -217,35 +241,48 @@ type handover struct {
 	from int64 // when the request could have gone: its due time, or later if no connection was free then
 }
 
-// dispatch follows the schedule: at each wake-up, every due request that finds an idle connection is sent
-// (a batch when the wake-up is late); the others wait for a connection to come back.
+// takeIdleLocked hands due requests to idle connections (the caller sends them, outside the lock).
+func (g *generator) takeIdleLocked(batch []handover) []handover {
+	for g.nextSend < g.nextDue && len(g.idle) > 0 {
+		c := g.idle[len(g.idle)-1]
+		g.idle = g.idle[:len(g.idle)-1]
+		k := g.nextSend
+		g.nextSend++
+		g.busy++
+		c.inflight = k
+		batch = append(batch, handover{c: c, tls: c.tls, k: k, from: max(g.due(k), c.idleSince)})
+	}
+	return batch
+}
+
+// send writes the requests handed to idle connections. The generator's own lag is how long each of them,
+// due with a connection free, waited for the generator.
+func (g *generator) send(batch []handover, lag *Histogram) []handover {
+	for _, h := range batch {
+		if h.k >= g.warmup {
+			lag.Record(g.clock() - h.from)
+		}
+		if _, err := h.tls.Write(g.request); err != nil {
+			h.tls.NetConn().Close() // its reader counts the error and reconnects
+		}
+	}
+	return batch[:0]
+}
+
+// dispatch follows the schedule: at each tick, every due request that finds an idle connection is sent
+// (a batch when the tick is late); the others wait for a connection to come back. Connections that
+// become free between two ticks send what is due too (becomeFree), so at high rates most requests go
+// out on the readers' wake-ups and the ticks are only the fallback.
 func (g *generator) dispatch(timer *ticker) error {
 	batch := make([]handover, 0, g.o.Connections)
 	for {
 		now := g.clock()
 		g.mu.Lock()
 		g.advanceLocked(now)
-		for g.nextSend < g.nextDue && len(g.idle) > 0 {
-			c := g.idle[len(g.idle)-1]
-			g.idle = g.idle[:len(g.idle)-1]
-			k := g.nextSend
-			g.nextSend++
-			g.busy++
-			c.inflight = k
-			batch = append(batch, handover{c: c, tls: c.tls, k: k, from: max(g.due(k), c.idleSince)})
-		}
+		batch = g.takeIdleLocked(batch)
 		done := g.nextDue >= g.total
 		g.mu.Unlock()
-		for _, h := range batch {
-			// The generator's own lag: how long a request that had a free connection waited for us.
-			if h.k >= g.warmup {
-				g.lag.Record(g.clock() - h.from)
-			}
-			if _, err := h.tls.Write(g.request); err != nil {
-				h.tls.NetConn().Close() // its reader counts the error and reconnects
-			}
-		}
-		batch = batch[:0]
+		batch = g.send(batch, &g.lag)
 		if done {
 			return nil
 		}
@@ -273,29 +310,36 @@ func (g *generator) drain() {
 func (g *generator) stop(conns []*conn) {
 	g.mu.Lock()
 	g.stopped = true
+	open := make([]*tls.Conn, 0, len(conns))
 	for _, c := range conns {
 		if c.inflight >= g.warmup {
 			g.stopErrors++
 		}
 		c.inflight = -1
 		if c.tls != nil {
-			c.tls.NetConn().Close()
+			open = append(open, c.tls)
 		}
 	}
 	g.mu.Unlock()
+	// Outside the lock: closing waits for a read in progress, which may be waiting for the lock.
+	for _, t := range open {
+		t.NetConn().Close()
+	}
 	g.readers.Wait()
 }
 
-// read is a connection's goroutine: it reads answers, records their latency from the scheduled time, and
-// takes the next due request itself; it reconnects when the connection is lost.
+// read is a connection's goroutine: it reads answers and records their latency from the scheduled time;
+// it reconnects when the connection is lost. Between two answers, the connection becomes free again
+// (becomeFree) from inside the read that waits for the next one.
 func (c *conn) read() {
 	g := c.g
 	defer g.readers.Done()
 	g.mu.Lock()
-	t := c.tls
+	t, s := c.tls, c.sock
 	g.mu.Unlock()
 	rr := newResponseReader(t)
 	for {
+		s.beforeWait = c.free
 		status, keepAlive, err := rr.next()
 		now := g.clock()
 		g.mu.Lock()
@@ -314,45 +358,56 @@ func (c *conn) read() {
 			// Lost (or closed by the server after this answer): also when it sat idle, so the dispatcher
 			// no longer picks it.
 			c.removeIdleLocked()
-			g.mu.Unlock()
-			if k >= g.warmup {
-				if err != nil {
-					c.errors++
-				} else {
-					c.record(k, status, now)
-				}
+		}
+		g.mu.Unlock()
+		if k >= g.warmup {
+			if err != nil {
+				c.errors++
+			} else {
+				c.record(k, status, now)
 			}
+		}
+		if err != nil || !keepAlive {
 			t.NetConn().Close()
-			if t = c.reconnect(); t == nil {
+			if t, s = c.reconnect(); t == nil {
 				return
 			}
 			rr = newResponseReader(t)
-			g.mu.Lock()
-			if g.stopped {
-				g.mu.Unlock()
-				return
-			}
-			now = g.clock()
-		} else if k >= g.warmup {
-			c.record(k, status, now) // a few ns under the lock; the histogram is this goroutine's own
 		}
-		// Free again: take the oldest due request (it waited for a connection: not the generator's lag),
-		// or wait on the idle stack for the dispatcher.
-		g.advanceLocked(now)
-		if g.nextSend < g.nextDue {
-			c.inflight = g.nextSend
-			g.nextSend++
-			g.busy++
-			g.mu.Unlock()
-			if _, err := t.Write(g.request); err != nil {
-				t.NetConn().Close()
-			}
-			continue
-		}
+	}
+}
+
+// becomeFree takes the oldest due request (it waited for a connection: not the generator's lag) and sends
+// it, or puts the connection on the idle stack; then it sends what else is due on idle connections. It runs
+// inside the connection's read (see socket), so it must not close this connection: a failed write is
+// returned as the read's error.
+func (c *conn) becomeFree() error {
+	g := c.g
+	now := g.clock()
+	g.mu.Lock()
+	if g.stopped {
+		g.mu.Unlock()
+		return nil
+	}
+	g.advanceLocked(now)
+	var t *tls.Conn
+	if g.nextSend < g.nextDue {
+		c.inflight = g.nextSend
+		g.nextSend++
+		g.busy++
+		t = c.tls
+	} else {
 		c.idleSince = now
 		g.idle = append(g.idle, c)
-		g.mu.Unlock()
 	}
+	c.batch = g.takeIdleLocked(c.batch)
+	g.mu.Unlock()
+	var err error
+	if t != nil {
+		_, err = t.Write(g.request)
+	}
+	c.batch = g.send(c.batch, &c.lag)
+	return err
 }
 
 func (c *conn) record(k int64, status int, now int64) {
@@ -375,22 +430,22 @@ func (c *conn) removeIdleLocked() {
 
 // reconnect replaces a lost connection (so the count stays the same), within a budget so that a dead
 // server ends the run instead of spinning; nil when stopped or out of budget.
-func (c *conn) reconnect() *tls.Conn {
+func (c *conn) reconnect() (*tls.Conn, *socket) {
 	g := c.g
 	for {
 		g.mu.Lock()
 		if g.stopped || g.reconnects >= maxReconnects {
 			g.mu.Unlock()
-			return nil
+			return nil, nil
 		}
 		g.reconnects++
 		g.mu.Unlock()
-		t, err := g.dial()
+		t, s, err := g.dial()
 		g.mu.Lock()
 		if err == nil && !g.stopped {
-			c.tls = t
+			c.tls, c.sock = t, s
 			g.mu.Unlock()
-			return t
+			return t, s
 		}
 		if err != nil {
 			g.dialErrors++
@@ -398,7 +453,7 @@ func (c *conn) reconnect() *tls.Conn {
 		g.mu.Unlock()
 		if err == nil {
 			t.NetConn().Close()
-			return nil
+			return nil, nil
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -418,6 +473,7 @@ func (g *generator) result(conns []*conn) Result {
 	var lastDone int64
 	for _, c := range conns {
 		latency.Merge(&c.latency)
+		g.lag.Merge(&c.lag)
 		r.Completed += c.completed
 		r.Errors += c.errors
 		r.Non2xx += c.non2xx
