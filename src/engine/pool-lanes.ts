@@ -109,29 +109,30 @@ function taskModule(): Promise<string> {
 }
 
 /**
- * Node flags for the threads: the process's own, less what a thread must not or need not inherit. Heap
- * sizes are per isolate and come from resourceLimits (Worker refuses --max-semi-space-size in execArgv).
- * From sources, the process runs under `--import tsx`, which costs each thread (re)start its own tsx
- * setup for a task module that is plain JS already: loader flags are left out there.
+ * Node flags for the threads. Built code passes none, so a thread inherits the process's own: Node checks
+ * flags given explicitly and refuses V8 options there (--max-semi-space-size, --trace-gc …), while
+ * inherited ones are fine (heap sizes then come from resourceLimits). From sources, the process runs under
+ * `--import tsx`, which costs each thread (re)start its own tsx setup for a task module that is plain JS
+ * already: the loader flags are left out, and with them the V8 options Node would refuse.
  */
-function threadExecArgv(): string[] {
-  const fromSources = import.meta.url.endsWith('.ts');
+function threadExecArgv(): string[] | undefined {
+  if (!import.meta.url.endsWith('.ts')) return undefined;
   const out: string[] = [];
   const argv = process.execArgv;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
-    if (/^--max[-_](semi|old)[-_]space[-_]size(=|$)/.test(a)) {
-      if (!a.includes('=')) i++;
-    } else if (
-      fromSources &&
-      (a === '--import' ||
-        a === '--require' ||
-        a === '-r' ||
-        a === '--loader' ||
-        a === '--experimental-loader')
+    if (
+      a === '--import' ||
+      a === '--require' ||
+      a === '-r' ||
+      a === '--loader' ||
+      a === '--experimental-loader'
     )
       i++;
-    else if (!(fromSources && /^--(import|require|loader|experimental-loader)=/.test(a))) out.push(a);
+    else if (/^--(import|require|loader|experimental-loader)=/.test(a)) continue;
+    else if (/^--(max[-_](semi|old)[-_]space[-_]size|trace[-_]gc)/.test(a)) {
+      if (/^--max/.test(a) && !a.includes('=')) i++;
+    } else out.push(a);
   }
   return out;
 }
@@ -175,7 +176,7 @@ export class ThreadGroup {
     const execArgv = threadExecArgv();
     const piscina = new Piscina<ServeTask, FromThread>({
       filename: await taskModule(),
-      execArgv,
+      ...(execArgv !== undefined ? { execArgv } : {}),
       minThreads: o.threads,
       maxThreads: o.threads,
       idleTimeout: Number.POSITIVE_INFINITY,

@@ -134,6 +134,8 @@ export interface ServerProcess {
 export interface StartOptions {
   readonly args: readonly string[];
   readonly env?: NodeJS.ProcessEnv;
+  /** Flags for node itself (before the script). */
+  readonly node?: readonly string[];
   /** Log line message that means "ready" (default: the primary's "tollgate serving"). */
   readonly readyMessage?: string;
   readonly timeoutMs?: number;
@@ -142,11 +144,15 @@ export interface StartOptions {
 /** Start `tollgate serve` with the given flags (plus --port) and wait for its readiness log line. */
 export async function startServer(opts: StartOptions & { port?: number }): Promise<ServerProcess> {
   const port = opts.port ?? (await freePort());
-  const child = spawn(process.execPath, [CLI, 'serve', '--port', String(port), ...opts.args], {
-    cwd: REPO,
-    env: { ...process.env, ...opts.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [...(opts.node ?? []), CLI, 'serve', '--port', String(port), ...opts.args],
+    {
+      cwd: REPO,
+      env: { ...process.env, ...opts.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   live.add(child);
   let out = '';
   child.stdout?.setEncoding('utf8').on('data', (d: string) => {
