@@ -71,9 +71,9 @@ func main() {
 	var after runtime.MemStats
 	runtime.ReadMemStats(&after)
 	sent := max(1, g.nextSend)
-	fmt.Fprintf(os.Stderr, "tollgate-loadgen: GOMAXPROCS %d (cpus allowed %d), %s wake-ups, %d GC cycles, "+
-		"%.1f allocations per request\n", runtime.GOMAXPROCS(0), runtime.NumCPU(), timerKind,
-		after.NumGC-before.NumGC, float64(after.Mallocs-before.Mallocs)/float64(sent))
+	fmt.Fprintf(os.Stderr, "tollgate-loadgen: GOMAXPROCS %d (cpus allowed %d), %s wake-ups, own lag p50 %.3f ms, "+
+		"%d GC cycles, %.1f allocations per request\n", runtime.GOMAXPROCS(0), runtime.NumCPU(), timerKind,
+		float64(g.lag.Percentile(50))/1e6, after.NumGC-before.NumGC, float64(after.Mallocs-before.Mallocs)/float64(sent))
 	line, _ := json.Marshal(r)
 	os.Stdout.Write(append(line, '\n'))
 }
