@@ -156,10 +156,12 @@ export function renderMarkdown(r: BenchResults): string {
     })
     .filter((x) => x);
   if (lags.length > 0) {
+    const go = r.setup.generator === 'go';
     lines.push(
       '',
-      `Latency generator: ${r.setup.generator ?? 'node'}. Its own lag (how late it handed a due request to a free ` +
-        `connection), worst p99 over each contestant's latency runs: ${lags.join(', ')}.`,
+      `Latency generator: ${go ? 'go (bench/loadgen)' : 'node (lib/open-loop.ts)'}. Its own lag ` +
+        `(${go ? 'how late it handed a due request to a free connection' : 'how late it noticed a request was due'}), ` +
+        `worst p99 over each contestant's latency runs: ${lags.join(', ')}.`,
     );
   }
   for (const n of r.notes) lines.push('', `Note: ${n}`);
