@@ -64,7 +64,7 @@ type generator struct {
 	request  []byte
 	clock    func() int64
 	t0       int64
-	interval int64 // ns between two scheduled requests (whole ns: the rate is off by < 1e-5 below 100k/s)
+	interval int64 // ns between two scheduled requests (whole ns: the rate is off by ≤ 5e-5 up to 100,000/s)
 	total    int64 // warm-up and measured requests
 	warmup   int64 // requests below this index are not counted
 
