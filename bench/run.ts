@@ -353,7 +353,9 @@ async function main(): Promise<void> {
   }
   totalSteps =
     names.length * (1 + plan.reps + 2 + 1 + plan.fractions.length + 1) +
-    (plan.fifty ? names.filter((n) => n !== 'bare').length * (plan.fiftyLatency ? 3 : 2) : 0) +
+    (plan.fifty
+      ? names.filter((n) => n !== 'bare' && n !== 'parse').length * (plan.fiftyLatency ? 3 : 2)
+      : 0) +
     (plan.fifty
       ? names.filter((n) => n === 'inline' || n === 'tollgate').length * (plan.fiftyLatency ? 3 : 2)
       : 0);
@@ -430,7 +432,7 @@ async function main(): Promise<void> {
   // ports in rules/, Tollgate only.
   if (plan.fifty) {
     const sets = [
-      { variant: 'fifty', label: '50 bindings', who: names.filter((n) => n !== 'bare') },
+      { variant: 'fifty', label: '50 bindings', who: names.filter((n) => n !== 'bare' && n !== 'parse') },
       {
         variant: 'podsecurity',
         label: '50 pod-security bindings',
@@ -523,6 +525,8 @@ function pairs(value: (n: string) => number | undefined): Ratios {
     tollgate_vs_inline: ratio('tollgate', 'inline'),
     inline_vs_opa: ratio('inline', 'opa'),
     inline_vs_bare: ratio('inline', 'bare'),
+    parse_vs_bare: ratio('parse', 'bare'),
+    tollgate_vs_parse: ratio('tollgate', 'parse'),
   };
 }
 

@@ -118,7 +118,7 @@ describe('bench harness', () => {
     timeout: 240_000,
   }, () => {
     const out = join(work, 'results');
-    const contestants = ['bare', 'inline', ...(haveOpa ? ['opa'] : [])];
+    const contestants = ['bare', 'parse', 'inline', ...(haveOpa ? ['opa'] : [])];
     const r = spawnSync(
       process.execPath,
       [
@@ -140,15 +140,18 @@ describe('bench harness', () => {
     assert.deepEqual(Object.keys(results.ratios).sort(), [
       'inline_vs_bare',
       'inline_vs_opa',
+      'parse_vs_bare',
       'tollgate_vs_bare',
       'tollgate_vs_inline',
       'tollgate_vs_opa',
+      'tollgate_vs_parse',
     ]);
     const saturation = JSON.stringify(
       Object.fromEntries(contestants.map((n) => [n, results.contestants[n]?.saturation])),
     );
     assert.equal(typeof results.ratios.inline_vs_bare, 'number', `saturation: ${saturation}`);
     assert.equal(typeof results.cpu_efficiency_ratios.inline_vs_bare, 'number', `saturation: ${saturation}`);
+    assert.equal(typeof results.ratios.parse_vs_bare, 'number', `saturation: ${saturation}`);
     assert.equal(results.ratios.tollgate_vs_bare, null, 'tollgate was not in this run');
     assert.match(results.commit, /^[0-9a-f]{12}(-dirty)?$/);
     assert.ok(results.machine.includes('Node v'));
@@ -172,6 +175,10 @@ describe('bench harness', () => {
         `${name}: ${JSON.stringify(l.latencyMs)}`,
       );
       assert.ok(results.rss_mb[name] > 10, `${name}: RSS ${results.rss_mb[name]} MB`);
+      if (process.getuid?.() === 0) {
+        const { peakMb, peakUniqueMb } = c.rssMb;
+        assert.ok(peakUniqueMb > 10 && peakUniqueMb <= peakMb + 1, `${name}: ${JSON.stringify(c.rssMb)}`);
+      }
       assert.equal(typeof results.p99_ms[name], 'number');
       assert.ok(results.cpu_us_per_request[name] > 0, `${name}: no CPU time measured`);
     }

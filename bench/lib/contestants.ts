@@ -15,7 +15,7 @@ import {
   waitUntil,
 } from './proc.js';
 
-export const CONTESTANTS = ['bare', 'inline', 'tollgate', 'opa'] as const;
+export const CONTESTANTS = ['bare', 'parse', 'inline', 'tollgate', 'opa'] as const;
 export type ContestantName = (typeof CONTESTANTS)[number];
 
 export interface StartContext {
@@ -52,11 +52,12 @@ function engineModule(repoRoot: string): { path: string; loader: string[] } {
 }
 
 async function startNodeServer(
-  name: 'bare' | 'inline',
+  name: 'bare' | 'parse' | 'inline',
   ctx: StartContext,
   extra: string[],
 ): Promise<Running> {
-  const script = compiledScript(ctx.benchDir, `lib/servers/${name}.ts`);
+  // "parse" is the bare server with --parse.
+  const script = compiledScript(ctx.benchDir, `lib/servers/${name === 'parse' ? 'bare' : name}.ts`);
   const engine = engineModule(ctx.repoRoot);
   const inline = name === 'inline';
   const args = [
@@ -102,6 +103,8 @@ export async function startContestant(
   switch (name) {
     case 'bare':
       return startNodeServer('bare', ctx, []);
+    case 'parse':
+      return startNodeServer('parse', ctx, ['--parse']);
     case 'inline':
       return startNodeServer('inline', ctx, ['--rules', ctx.policy.rules, '--config', ctx.policy.bindings]);
     case 'tollgate': {
@@ -236,7 +239,8 @@ export async function checkAnswers(r: Running, allowBody: Buffer, denyBody: Buff
   if (a.status !== 200 || ar?.allowed !== true || ar.uid !== uidOf(allowBody)) {
     throw new Error(`${r.name}: allowed review answered ${a.status} ${a.body.slice(0, 300)}`);
   }
-  if (r.name === 'bare') return;
+  // Neither evaluates a policy: they allow everything.
+  if (r.name === 'bare' || r.name === 'parse') return;
   const d = await post(r.port, r.path, denyBody);
   const dr = parse(d.body).response;
   if (d.status !== 200 || dr?.allowed !== false || dr.uid !== uidOf(denyBody)) {

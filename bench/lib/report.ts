@@ -51,6 +51,9 @@ export interface BenchResults {
     tollgate_vs_inline: number | null;
     inline_vs_opa: number | null;
     inline_vs_bare: number | null;
+    /** bare + JSON.parse over bare: the ceiling for any engine that reads the object. */
+    parse_vs_bare: number | null;
+    tollgate_vs_parse: number | null;
   };
   /** The same pairs in requests per server CPU second (steadier than throughput on a shared machine). */
   cpu_efficiency_ratios: BenchResults['ratios'];
@@ -88,7 +91,13 @@ export function evaluateGoals(r: BenchResults): Goal[] {
     }
   }
   goals.push(opaGoal);
-  goals.push(ratioGoal('tollgate/bare throughput ≥ 0.65', r.ratios.tollgate_vs_bare, 0.65, 'bare'));
+  const bareGoal = ratioGoal('tollgate/bare throughput ≥ 0.65', r.ratios.tollgate_vs_bare, 0.65, 'bare');
+  if (bareGoal.status !== 'n/a' && r.ratios.parse_vs_bare !== null) {
+    bareGoal.detail +=
+      `; parsing alone (bare + JSON.parse) reaches ${r.ratios.parse_vs_bare} of bare, ` +
+      `tollgate ${r.ratios.tollgate_vs_parse ?? '?'} of that`;
+  }
+  goals.push(bareGoal);
   goals.push(ratioGoal('tollgate/inline throughput ≥ 0.85', r.ratios.tollgate_vs_inline, 0.85, 'inline'));
   const p99 = r.p99_ms.tollgate ?? null;
   goals.push(
@@ -100,14 +109,20 @@ export function evaluateGoals(r: BenchResults): Goal[] {
           detail: `p99 ${p99} ms`,
         },
   );
+  // Judged on the tree's resident pages counted once (pagemap) when the harness can see them: summed RSS
+  // counts node's own ~40 MB of code once per process. Both are shown.
   const rss = r.rss_mb.tollgate ?? null;
+  const unique = t?.rssMb?.peakUniqueMb;
+  const judged = unique ?? rss;
   goals.push(
-    rss === null
+    rss === null || judged === null
       ? { goal: 'tollgate RSS ≤ 150 MB', status: 'n/a', detail: why(t, 'tollgate') }
       : {
           goal: 'tollgate RSS ≤ 150 MB',
-          status: rss <= 150 ? 'pass' : 'miss',
-          detail: `${rss} MB summed over ${t?.rssMb?.processes ?? '?'} processes (PSS ${t?.rssMb?.peakPssMb ?? '?'} MB)`,
+          status: judged <= 150 ? 'pass' : 'miss',
+          detail:
+            (unique !== undefined ? `${unique} MB resident, shared pages counted once; ` : '') +
+            `${rss} MB RSS summed over ${t?.rssMb?.processes ?? '?'} processes (PSS ${t?.rssMb?.peakPssMb ?? '?'} MB)`,
         },
   );
   return goals;
@@ -128,7 +143,7 @@ export function renderMarkdown(r: BenchResults): string {
     '',
   );
   lines.push(
-    '| contestant | req/s 2 KB (median) | reps | CPU µs/req | p50 / p99 / p99.9 ms at 70 % | p99 ms at common rate | req/s 20 KB | req/s 1 MB | new TLS conns/s | RSS MB (2 KB / peak; PSS 2 KB) | 50 bindings req/s, p99 ms | 50 pod-security bindings req/s, p99 ms |',
+    '| contestant | req/s 2 KB (median) | reps | CPU µs/req | p50 / p99 / p99.9 ms at 70 % | p99 ms at common rate | req/s 20 KB | req/s 1 MB | new TLS conns/s | RSS MB (2 KB / peak; PSS; once) | 50 bindings req/s, p99 ms | 50 pod-security bindings req/s, p99 ms |',
     '|---|---:|---|---:|---|---:|---:|---:|---:|---|---|---|',
   );
   for (const c of rows) {
@@ -144,7 +159,7 @@ export function renderMarkdown(r: BenchResults): string {
         `${fmt(c.saturation?.cpuUsPerRequest)} | ` +
         `${l70 ? `${l70.latencyMs.p50} / ${l70.latencyMs.p99} / ${l70.latencyMs.p999}` : '–'} | ` +
         `${fmt(c.commonRate?.latencyMs.p99, 3)} | ${fmt(c.bodies?.['20k']?.rps)} | ${fmt(c.bodies?.['1m']?.rps)} | ` +
-        `${fmt(c.connectionsPerS)} | ${fmt(c.rssMb?.peakMb, 1)} / ${fmt(c.rssPeakAllMb?.peakMb, 1)}; ${fmt(c.rssMb?.peakPssMb, 1)} | ` +
+        `${fmt(c.connectionsPerS)} | ${fmt(c.rssMb?.peakMb, 1)} / ${fmt(c.rssPeakAllMb?.peakMb, 1)}; ${fmt(c.rssMb?.peakPssMb, 1)}; ${fmt(c.rssMb?.peakUniqueMb, 1)} | ` +
         `${c.fifty ? `${fmt(c.fifty.rps)}, ${fmt(c.fifty.p99Ms, 3)}` : '–'} | ` +
         `${c.podsecurity ? `${fmt(c.podsecurity.rps)}, ${fmt(c.podsecurity.p99Ms, 3)}` : '–'} |`,
     );
@@ -185,6 +200,7 @@ export function renderMarkdown(r: BenchResults): string {
 
 const COLORS: Record<string, string> = {
   bare: '#888888',
+  parse: '#bbbbbb',
   inline: '#2b8cbe',
   tollgate: '#e6550d',
   opa: '#31a354',

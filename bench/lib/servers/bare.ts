@@ -1,12 +1,19 @@
 // Contestant "bare": a uWebSockets.js TLS server that reads the whole body and answers a constant
 // AdmissionReview. No decoding, no policy: the ceiling for this stack on one core.
+// With --parse (contestant "parse"), it also decodes the body with TextDecoder + JSON.parse and answers
+// with the request's uid: the ceiling for any engine that reads the object it is asked about.
 // Prints one JSON line {"port": N} on stdout when listening.
 
 import uWS from 'uWebSockets.js';
 import { parseArgs } from 'node:util';
 
 const { values } = parseArgs({
-  options: { cert: { type: 'string' }, key: { type: 'string' }, port: { type: 'string', default: '0' } },
+  options: {
+    cert: { type: 'string' },
+    key: { type: 'string' },
+    port: { type: 'string', default: '0' },
+    parse: { type: 'boolean', default: false },
+  },
 });
 if (values.cert === undefined || values.key === undefined)
   throw new Error('bare: --cert and --key are required');
@@ -16,6 +23,16 @@ const RESPONSE = JSON.stringify({
   kind: 'AdmissionReview',
   response: { uid: '00000000-0000-4000-8000-000000002048', allowed: true },
 });
+
+const decoder = new TextDecoder();
+const parse = values.parse === true;
+
+/** The response for a parsed body: the same bytes as RESPONSE when the uid is the same length. */
+function answer(body: Buffer): string {
+  const doc = JSON.parse(decoder.decode(body)) as { request?: { uid?: unknown } };
+  const uid = typeof doc.request?.uid === 'string' ? doc.request.uid : '';
+  return `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":${JSON.stringify(uid)},"allowed":true}}`;
+}
 
 const app = uWS.SSLApp({ cert_file_name: values.cert, key_file_name: values.key });
 const handler = (res: uWS.HttpResponse) => {
@@ -33,7 +50,16 @@ const handler = (res: uWS.HttpResponse) => {
       res.cork(() => res.writeStatus('400 Bad Request').end('empty body'));
       return;
     }
-    res.cork(() => res.writeHeader('Content-Type', 'application/json').end(RESPONSE));
+    let out = RESPONSE;
+    if (parse) {
+      try {
+        out = answer(body);
+      } catch {
+        res.cork(() => res.writeStatus('400 Bad Request').end('bad JSON'));
+        return;
+      }
+    }
+    res.cork(() => res.writeHeader('Content-Type', 'application/json').end(out));
   });
 };
 app.post('/validate', handler);
