@@ -49,7 +49,11 @@ export class RequestMemo {
     }
     let list = byKey.get(key);
     if (list === undefined) {
-      list = make().map((c) => Object.freeze(c));
+      // The pod spec a container points to is shared between containers: frozen too.
+      list = make().map((c) => {
+        Object.freeze(c.pod);
+        return Object.freeze(c);
+      });
       byKey.set(key, list);
     }
     return list.slice();

@@ -536,6 +536,7 @@ describe('container lists shared by the bindings of one request', () => {
            const errors = [];
            try { ctx.containers()[0].image = 'evil'; } catch (e) { errors.push('entry'); }
            try { ctx.podSpecs()[0].path = 'evil'; } catch (e) { errors.push('pod'); }
+           try { ctx.containers()[0].pod.path = 'evil'; } catch (e) { errors.push('container pod'); }
            return errors.map((e) => e + ' is read-only');`,
           PODS,
         ),
@@ -571,6 +572,7 @@ describe('container lists shared by the bindings of one request', () => {
       assert.deepEqual(d.response.warnings, [
         '[a-vandal] entry is read-only',
         '[a-vandal] pod is read-only',
+        '[a-vandal] container pod is read-only',
         `[b-observer] ${prefix}spec.containers[0]=registry/app:1`,
         `[b-observer] ${prefix}spec.initContainers[0]=registry/init:1`,
         `[b-observer] only ${prefix}spec.containers[0]`,
