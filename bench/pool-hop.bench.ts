@@ -16,7 +16,8 @@
 //
 // A second table isolates the hop itself (an echo of a 2 KB buffer, one at a time) over the transports
 // considered for the pool: a piscina task per message (piscina.run), a plain MessagePort (what the pool's
-// lanes use), and a SharedArrayBuffer ring woken with Atomics.notify / Atomics.waitAsync.
+// lanes use), and a SharedArrayBuffer ring woken with Atomics.notify / Atomics.waitAsync, its thread either
+// blocking in Atomics.wait or waiting with Atomics.waitAsync.
 // Results: bench/results/pool-hop.json (and the tables on stdout).
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -121,13 +122,13 @@ async function hops(root: string, body: Uint8Array): Promise<Hop[]> {
     await piscina.destroy();
   }
   const port = new Worker(
-    "const { parentPort } = require('node:worker_threads'); parentPort.on('message', (m) => parentPort.postMessage(m));",
+    "const { parentPort } = require('node:worker_threads'); parentPort.on('message', (m) => parentPort.postMessage(m, m instanceof ArrayBuffer ? [m] : []));",
     { eval: true },
   );
   try {
     out.push(
       await timeHop(
-        'MessagePort (pool lanes)',
+        'MessagePort, body copied each way',
         n,
         () =>
           new Promise((resolve) => {
@@ -136,37 +137,64 @@ async function hops(root: string, body: Uint8Array): Promise<Hop[]> {
           }),
       ),
     );
+    // As the pool's lanes send a batch: one fresh buffer, transferred there and back.
+    out.push(
+      await timeHop(
+        'MessagePort, buffer transferred (pool lanes)',
+        n,
+        () =>
+          new Promise((resolve) => {
+            const buf = body.slice().buffer;
+            port.once('message', resolve);
+            port.postMessage(buf, [buf]);
+          }),
+      ),
+    );
   } finally {
     await port.terminate();
   }
-  // The ring: the thread blocks in Atomics.wait on a sequence number, copies the request out of shared
-  // memory and back, bumps the answer counter; the main thread waits with Atomics.waitAsync.
-  const shared = new SharedArrayBuffer(8 + 2 * body.byteLength);
-  const seq = new Int32Array(shared, 0, 2);
-  const ring = new Worker(
-    `const { workerData: { shared, size } } = require('node:worker_threads');
-     const seq = new Int32Array(shared, 0, 2); const req = new Uint8Array(shared, 8, size); const res = new Uint8Array(shared, 8 + size, size);
-     let seen = 0;
+  // The ring: the thread waits on a sequence number, copies the request out of shared memory and back,
+  // bumps the answer counter; the main thread waits with Atomics.waitAsync. The thread either blocks in
+  // Atomics.wait (its event loop never runs) or waits with Atomics.waitAsync like the main thread (its
+  // event loop stays free for control messages, which is what a pool thread needs).
+  const threadLoops = {
+    'SharedArrayBuffer ring + Atomics (thread blocks in wait)': `let seen = 0;
      for (;;) { Atomics.wait(seq, 0, seen); seen = Atomics.load(seq, 0); res.set(req); Atomics.store(seq, 1, seen); Atomics.notify(seq, 1); }`,
-    { eval: true, workerData: { shared, size: body.byteLength } },
-  );
-  const req = new Uint8Array(shared, 8, body.byteLength);
-  try {
-    let k = 0;
-    out.push(
-      await timeHop('SharedArrayBuffer ring + Atomics', n, async () => {
-        k++;
-        req.set(body);
-        Atomics.store(seq, 0, k);
-        Atomics.notify(seq, 0);
-        while (Atomics.load(seq, 1) !== k) {
-          const w = Atomics.waitAsync(seq, 1, Atomics.load(seq, 1));
-          if (w.async) await w.value;
-        }
-      }),
+    'SharedArrayBuffer ring + Atomics (waitAsync on both sides)': `let seen = 0;
+     const loop = () => {
+       const w = Atomics.waitAsync(seq, 0, seen);
+       const go = () => { seen = Atomics.load(seq, 0); res.set(req); Atomics.store(seq, 1, seen); Atomics.notify(seq, 1); loop(); };
+       if (w.async) w.value.then(go); else go();
+     };
+     loop(); setInterval(() => {}, 60_000);`,
+  };
+  for (const [label, loop] of Object.entries(threadLoops)) {
+    const shared = new SharedArrayBuffer(8 + 2 * body.byteLength);
+    const seq = new Int32Array(shared, 0, 2);
+    const ring = new Worker(
+      `const { workerData: { shared, size } } = require('node:worker_threads');
+       const seq = new Int32Array(shared, 0, 2); const req = new Uint8Array(shared, 8, size); const res = new Uint8Array(shared, 8 + size, size);
+       ${loop}`,
+      { eval: true, workerData: { shared, size: body.byteLength } },
     );
-  } finally {
-    await ring.terminate();
+    const req = new Uint8Array(shared, 8, body.byteLength);
+    try {
+      let k = 0;
+      out.push(
+        await timeHop(label, n, async () => {
+          k++;
+          req.set(body);
+          Atomics.store(seq, 0, k);
+          Atomics.notify(seq, 0);
+          while (Atomics.load(seq, 1) !== k) {
+            const w = Atomics.waitAsync(seq, 1, Atomics.load(seq, 1));
+            if (w.async) await w.value;
+          }
+        }),
+      );
+    } finally {
+      await ring.terminate();
+    }
   }
   return out;
 }
