@@ -106,6 +106,7 @@ spec:
   enforcementAction: block
   failurePolicy: ignore
   timeoutMs: -5
+  enforcmentAction: warn
   match:
     kinds: [Pod]
     namespaces: prod
@@ -140,6 +141,7 @@ spec:
       'spec.enforcementAction',
       'spec.failurePolicy',
       'spec.timeoutMs',
+      'spec.enforcmentAction',
     ];
     for (const p of expected) {
       assert.ok(

@@ -189,6 +189,15 @@ export function isBindingDocument(v: unknown): boolean {
   );
 }
 
+const BINDING_SPEC_FIELDS = new Set([
+  'policy',
+  'parameters',
+  'match',
+  'enforcementAction',
+  'failurePolicy',
+  'timeoutMs',
+]);
+
 /**
  * Parse one document: a Tollgate Binding (`tollgate.dev/v1alpha1`, `spec.policy`) or a Gatekeeper
  * constraint (`constraints.gatekeeper.sh/*`, `kind` = the policy name or alias), accepted unchanged.
@@ -215,6 +224,15 @@ export function parseBinding(doc: SourceDocument): BindingSpec {
   const spec = d.spec === undefined || d.spec === null ? {} : d.spec;
   if (!isRecord(spec)) p.add('spec', 'must be an object');
   const s = isRecord(spec) ? spec : {};
+  // A misspelt field of a Binding (`enforcmentAction: warn`) would silently leave the default in force.
+  // Constraints are Gatekeeper's own documents, taken unchanged: their other fields are Gatekeeper's.
+  if (!isConstraint) {
+    for (const k of Object.keys(s)) {
+      if (!BINDING_SPEC_FIELDS.has(k)) {
+        p.add(`spec.${k}`, `unknown field; a Binding's spec has ${[...BINDING_SPEC_FIELDS].join(', ')}`);
+      }
+    }
+  }
   let policy = '';
   if (isConstraint) {
     if (typeof d.kind !== 'string' || d.kind === '') p.add('kind', 'must name the policy');
