@@ -56,6 +56,18 @@ export function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/**
+ * A `seccompProfile` or `appArmorProfile` field ({type, localhostProfile}) in the older annotation
+ * spelling that the Gatekeeper policies compare against: `runtime/default`, `unconfined`, `localhost/<p>`.
+ */
+export function profileAsAnnotation(p: unknown): string | undefined {
+  if (!isRecord(p) || typeof p.type !== 'string') return undefined;
+  if (p.type === 'RuntimeDefault') return 'runtime/default';
+  if (p.type === 'Unconfined') return 'unconfined';
+  if (p.type === 'Localhost') return `localhost/${String(p.localhostProfile ?? '')}`;
+  return p.type;
+}
+
 /** `obj.a.b` for a path of keys, or undefined when any step is missing. */
 export function dig(obj: unknown, ...keys: string[]): unknown {
   let node = obj;

@@ -1,5 +1,5 @@
 import { type ContainerRef, definePolicy, type Violation } from 'tollgate/sdk';
-import { EXEMPT_IMAGES, field, isExempt, isRecord, PODS, who } from '../_lib/gatekeeper.js';
+import { EXEMPT_IMAGES, field, isExempt, PODS, profileAsAnnotation, who } from '../_lib/gatekeeper.js';
 
 interface Params {
   allowedProfiles: string[];
@@ -7,15 +7,6 @@ interface Params {
 }
 
 const ANNOTATION = 'container.apparmor.security.beta.kubernetes.io/';
-
-/** An `appArmorProfile` field as the annotation spelling: `runtime/default`, `unconfined`, `localhost/x`. */
-function fromField(p: unknown): string | undefined {
-  if (!isRecord(p) || typeof p.type !== 'string') return undefined;
-  if (p.type === 'RuntimeDefault') return 'runtime/default';
-  if (p.type === 'Unconfined') return 'unconfined';
-  if (p.type === 'Localhost') return `localhost/${String(p.localhostProfile ?? '')}`;
-  return p.type;
-}
 
 /**
  * Port of Gatekeeper's K8sPSPAppArmor: each container's AppArmor profile must be in `allowedProfiles`
@@ -39,14 +30,14 @@ export default definePolicy<Params>({
     const allowed = ctx.params.allowedProfiles;
     const violations: Violation[] = [];
     const profileOf = (c: ContainerRef): { profile: string | undefined; path: string } => {
-      const own = fromField(c.container.securityContext?.appArmorProfile);
+      const own = profileAsAnnotation(c.container.securityContext?.appArmorProfile);
       if (own !== undefined) return { profile: own, path: field(c, 'securityContext.appArmorProfile') };
       // The pod's own annotations: a Pod's metadata, or a workload's pod template metadata.
       const ann = c.pod.metadata?.annotations?.[`${ANNOTATION}${c.name}`];
       if (typeof ann === 'string') {
         return { profile: ann, path: `${c.pod.metadataPath}.annotations.${ANNOTATION}${c.name}` };
       }
-      const pod = fromField(c.pod.spec.securityContext?.appArmorProfile);
+      const pod = profileAsAnnotation(c.pod.spec.securityContext?.appArmorProfile);
       return { profile: pod, path: `${c.pod.path}.securityContext.appArmorProfile` };
     };
     for (const c of ctx.containers()) {

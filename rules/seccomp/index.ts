@@ -1,5 +1,5 @@
 import { definePolicy, type Violation } from 'tollgate/sdk';
-import { EXEMPT_IMAGES, field, isExempt, isRecord, PODS } from '../_lib/gatekeeper.js';
+import { EXEMPT_IMAGES, field, isExempt, PODS, profileAsAnnotation } from '../_lib/gatekeeper.js';
 
 interface Params {
   allowedProfiles: string[];
@@ -9,15 +9,6 @@ interface Params {
 
 const POD_ANNOTATION = 'seccomp.security.alpha.kubernetes.io/pod';
 const CONTAINER_ANNOTATION = 'container.seccomp.security.alpha.kubernetes.io/';
-
-/** A `seccompProfile` field in the annotation spelling (`runtime/default`, `unconfined`, `localhost/f`). */
-function fromField(p: unknown): string | undefined {
-  if (!isRecord(p) || typeof p.type !== 'string') return undefined;
-  if (p.type === 'RuntimeDefault') return 'runtime/default';
-  if (p.type === 'Unconfined') return 'unconfined';
-  if (p.type === 'Localhost') return `localhost/${String(p.localhostProfile ?? '')}`;
-  return p.type;
-}
 
 /**
  * Port of Gatekeeper's K8sPSPSeccomp: each container's seccomp profile, in the annotation spelling,
@@ -56,7 +47,7 @@ export default definePolicy<Params>({
       const annotations = c.pod.metadata?.annotations ?? {};
       const sources: [string | undefined, string, string][] = [
         [
-          fromField(c.container.securityContext?.seccompProfile),
+          profileAsAnnotation(c.container.securityContext?.seccompProfile),
           'container securityContext.',
           field(c, 'securityContext.seccompProfile'),
         ],
@@ -66,7 +57,7 @@ export default definePolicy<Params>({
           `${c.pod.metadataPath}.annotations`,
         ],
         [
-          fromField(c.pod.spec.securityContext?.seccompProfile),
+          profileAsAnnotation(c.pod.spec.securityContext?.seccompProfile),
           'pod securityContext.',
           `${c.pod.path}.securityContext.seccompProfile`,
         ],
