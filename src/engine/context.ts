@@ -31,59 +31,44 @@ function prefixed<T extends { path: string }>(items: T[], prefix: string): T[] {
 }
 
 /**
- * What every binding's ctx would compute alike for one request, computed once: the container and pod
- * spec lists of each object a policy sees (the request's object, or the pod template seen as a Pod).
- * Only for validation, where nothing changes the objects between policies. Lists are handed out as
- * copies of frozen entries, so one policy cannot change what the next one sees.
+ * What every binding's ctx would compute alike for one request, computed once per object a policy sees
+ * (the request's object, or the pod template seen as a Pod): its container and pod-spec lists and its
+ * template views. Only for validation, where nothing changes the objects between policies.
  */
 export class RequestMemo {
-  private readonly containerLists = new Map<object, Map<string, readonly ContainerRef[]>>();
-  private readonly podLists = new Map<object, readonly PodSpecRef[]>();
-  private readonly templates = new Map<KubeObject, Map<string, KubeObject | null>>();
+  private readonly byObject = new Map<object, Map<string, unknown>>();
 
-  containers(object: object, key: string, make: () => ContainerRef[]): ContainerRef[] {
-    let byKey = this.containerLists.get(object);
-    if (byKey === undefined) {
-      byKey = new Map();
-      this.containerLists.set(object, byKey);
-    }
-    let list = byKey.get(key);
-    if (list === undefined) {
-      // The pod spec a container points to is shared between containers: frozen too.
-      list = make().map((c) => {
-        Object.freeze(c.pod);
-        return Object.freeze(c);
-      });
-      byKey.set(key, list);
-    }
-    return list.slice();
+  get<T>(object: object, key: string): T | undefined {
+    return this.byObject.get(object)?.get(key) as T | undefined;
   }
 
-  podSpecs(object: object, make: () => PodSpecRef[]): PodSpecRef[] {
-    let list = this.podLists.get(object);
-    if (list === undefined) {
-      list = make().map((p) => Object.freeze(p));
-      this.podLists.set(object, list);
+  set<T>(object: object, key: string, value: T): T {
+    let values = this.byObject.get(object);
+    if (values === undefined) {
+      values = new Map();
+      this.byObject.set(object, values);
     }
-    return list.slice();
+    values.set(key, value);
+    return value;
   }
+}
 
-  /** templateAsPod, once per object and template path: the same view object for every binding. */
-  template(object: KubeObject | null, path: readonly string[]): KubeObject | null {
-    if (object === null) return null;
-    let byPath = this.templates.get(object);
-    if (byPath === undefined) {
-      byPath = new Map();
-      this.templates.set(object, byPath);
-    }
-    const key = path.join('.');
-    let view = byPath.get(key);
-    if (view === undefined) {
-      view = templateAsPod(object, path);
-      byPath.set(key, view);
-    }
-    return view;
-  }
+/** templateAsPod, once per request, object and template path when there is a memo. */
+export function templateView(
+  memo: RequestMemo | undefined,
+  object: KubeObject | null,
+  path: readonly string[],
+): KubeObject | null {
+  if (memo === undefined || object === null) return templateAsPod(object, path);
+  const key = `template:${path.join('.')}`;
+  const view = memo.get<KubeObject | null>(object, key);
+  return view !== undefined ? view : memo.set(object, key, templateAsPod(object, path));
+}
+
+/** Entries shared by every binding of a request: frozen, so one policy cannot change what the next sees. */
+function frozen<T extends object>(items: T[]): readonly T[] {
+  for (const i of items) Object.freeze(i);
+  return items;
 }
 
 /**
@@ -103,15 +88,29 @@ export class Context implements PolicyContext<Record<string, unknown>> {
   ) {}
 
   podSpecs(): PodSpecRef[] {
-    const make = () => podSpecs(this.object).map((p) => this.prefixPod(p));
-    return this.memo !== undefined && this.object !== null ? this.memo.podSpecs(this.object, make) : make();
+    if (this.memo === undefined || this.object === null) return this.listPodSpecs();
+    const list =
+      this.memo.get<readonly PodSpecRef[]>(this.object, 'podSpecs') ??
+      this.memo.set(this.object, 'podSpecs', frozen(this.listPodSpecs()));
+    // A copy of the array: a policy may sort or extend what it is handed.
+    return list.slice();
   }
 
   containers(types?: readonly ContainerType[]): ContainerRef[] {
     if (this.memo === undefined || this.object === null) return this.listContainers(types);
-    return this.memo.containers(this.object, types === undefined ? '*' : types.join(','), () =>
-      this.listContainers(types),
-    );
+    const key = types === undefined ? 'containers' : `containers:${types.join(',')}`;
+    let list = this.memo.get<readonly ContainerRef[]>(this.object, key);
+    if (list === undefined) {
+      const made = this.listContainers(types);
+      // The pod spec a container points to is shared between containers: frozen too.
+      for (const c of made) Object.freeze(c.pod);
+      list = this.memo.set(this.object, key, frozen(made));
+    }
+    return list.slice();
+  }
+
+  private listPodSpecs(): PodSpecRef[] {
+    return podSpecs(this.object).map((p) => this.prefixPod(p));
   }
 
   private listContainers(types: readonly ContainerType[] | undefined): ContainerRef[] {

@@ -3,7 +3,7 @@ import { encodeReview, sanitizeWarnings } from '../admission/encode.js';
 import type { AdmissionResponse, AdmissionReview, KubeObject } from '../admission/types.js';
 import { describeError, type ErrorCode } from '../errors.js';
 import type { ValidateResult, ViolationLike } from '../sdk/types.js';
-import { Context, RequestMemo, requestInfo, templateAsPod, writeTemplate } from './context.js';
+import { Context, RequestMemo, requestInfo, templateAsPod, templateView, writeTemplate } from './context.js';
 import { diff, jsonEqual } from './patch.js';
 import type { Candidate, PolicySet } from './policy-set.js';
 import type { Decision, EvaluationOutcome, EvaluationRecord, ViolationRecord } from './types.js';
@@ -206,8 +206,8 @@ export async function evaluateReview(
     let object = req.object;
     let oldObject = req.oldObject;
     if (c.template !== undefined) {
-      object = memo ? memo.template(req.object, c.template) : templateAsPod(req.object, c.template);
-      oldObject = memo ? memo.template(req.oldObject, c.template) : templateAsPod(req.oldObject, c.template);
+      object = templateView(memo, req.object, c.template);
+      oldObject = templateView(memo, req.oldObject, c.template);
       if (object === null && oldObject === null) continue;
     }
     const ctx = new Context(
