@@ -162,9 +162,9 @@ export class WebhookServer {
   /** performance.now() of the last request start or end (for the drain linger). */
   lastActivity = performance.now();
 
+  /** Called from route(), which has just stamped lastActivity for this request. */
   private begin(): void {
     this.inflight++;
-    this.lastActivity = performance.now();
   }
 
   private end(): void {
