@@ -202,12 +202,17 @@ export class PoolEngine implements Engine {
   private utilization = 0;
   private window = { t: now(), busy: 0 };
   private readonly restarts: Record<RestartReason, number> = { timeout: 0, heap: 0, crash: 0 };
-  private readonly events: GroupEvents = {
-    ready: () => this.schedule(),
-    answer: (lane, jobs, a) => this.onAnswer(lane, jobs, a),
-    died: (lane, e) => this.onDied(lane, e),
-    metrics: (delta) => recordThreadMetrics(delta),
-  };
+  /** What the thread groups report, for the first one too (started before the engine exists). */
+  private static events(engine: () => PoolEngine | undefined): GroupEvents {
+    return {
+      ready: () => engine()?.schedule(),
+      answer: (lane, jobs, a) => engine()?.onAnswer(lane, jobs, a),
+      died: (lane, e) => engine()?.onDied(lane, e),
+      metrics: (delta) => recordThreadMetrics(delta),
+    };
+  }
+
+  private readonly events = PoolEngine.events(() => this);
 
   private constructor(
     private group: ThreadGroup,
@@ -223,12 +228,11 @@ export class PoolEngine implements Engine {
     // never loads the compiler.
     const source = isSource(from) ? from : await (await import('./engine.js')).loadSource(from);
     let engine: PoolEngine | undefined;
-    const group = await ThreadGroup.start(source, o, {
-      ready: () => engine?.events.ready(),
-      answer: (lane, jobs, a) => engine?.events.answer(lane, jobs, a),
-      died: (lane, e) => engine?.events.died(lane, e),
-      metrics: (delta) => recordThreadMetrics(delta),
-    });
+    const group = await ThreadGroup.start(
+      source,
+      o,
+      PoolEngine.events(() => engine),
+    );
     engine = new PoolEngine(group, o);
     return engine;
   }
