@@ -71,24 +71,42 @@ async function startNodeServer(
     cwd: ctx.repoRoot,
     ...(ctx.serverCpus ? { cpus: ctx.serverCpus } : {}),
   });
-  try {
-    const port = await waitForPortLine(p, 60_000);
-    return {
-      name,
-      port,
-      path: '/validate',
-      process: p,
-      command: `node ${args.join(' ')}`,
-      stop: () => stopProcess(p),
-    };
-  } catch (e) {
-    await stopProcess(p);
-    throw new Error(`${name}: ${(e as Error).message}\n${p.output().slice(-2000)}`);
-  }
+  return serving(
+    { name, path: '/validate', process: p, command: `node ${args.join(' ')}` },
+    () => waitForPortLine(p, 60_000),
+    (e) => new Error(`${name}: ${e.message}\n${p.output().slice(-2000)}`),
+  );
 }
 
-async function ready(p: Started, port: number, path: string, body: Buffer, timeoutMs: number): Promise<void> {
+/**
+ * A started contestant as running once `serves` resolves with its port; otherwise its process is stopped
+ * and `fail`'s error thrown.
+ */
+async function serving(
+  r: Omit<Running, 'port' | 'stop'>,
+  serves: () => Promise<number>,
+  fail: (e: Error) => Error,
+): Promise<Running> {
+  let port: number;
+  try {
+    port = await serves();
+  } catch (e) {
+    await stopProcess(r.process);
+    throw fail(e as Error);
+  }
+  return { ...r, port, stop: () => stopProcess(r.process) };
+}
+
+/** Resolves with `port` once a POST of `body` to it answers 200. */
+async function ready(
+  p: Started,
+  port: number,
+  path: string,
+  body: Buffer,
+  timeoutMs: number,
+): Promise<number> {
   await waitUntil(p, async () => (await post(port, path, body, 2000)).status === 200, timeoutMs);
+  return port;
 }
 
 export function opaBinary(benchDir: string): string {
@@ -140,23 +158,14 @@ export async function startContestant(
         'info',
       ];
       const p = startTo(process.execPath, args, ctx, 'tollgate');
-      try {
-        await ready(p, port, '/validate', probe, 60_000);
-      } catch (e) {
-        await stopProcess(p);
-        const out = logTail(ctx, 'tollgate');
-        throw new Unavailable(
-          `\`tollgate serve\` did not serve: ${(e as Error).message}; output: ${out || '(none)'}`,
-        );
-      }
-      return {
-        name,
-        port,
-        path: '/validate',
-        process: p,
-        command: `node ${args.join(' ')}`,
-        stop: () => stopProcess(p),
-      };
+      return serving(
+        { name, path: '/validate', process: p, command: `node ${args.join(' ')}` },
+        () => ready(p, port, '/validate', probe, 60_000),
+        (e) =>
+          new Unavailable(
+            `\`tollgate serve\` did not serve: ${e.message}; output: ${logTail(ctx, 'tollgate') || '(none)'}`,
+          ),
+      );
     }
     case 'opa': {
       const bin = opaBinary(ctx.benchDir);
@@ -184,22 +193,11 @@ export async function startContestant(
         ctx.policy.rego,
       ];
       const p = startTo(bin, args, ctx, 'opa');
-      try {
-        await ready(p, port, '/', probe, 30_000);
-      } catch (e) {
-        await stopProcess(p);
-        throw new Error(
-          `opa did not serve: ${(e as Error).message}; output: ${logTail(ctx, 'opa') || '(none)'}`,
-        );
-      }
-      return {
-        name,
-        port,
-        path: '/',
-        process: p,
-        command: `opa ${args.join(' ')}`,
-        stop: () => stopProcess(p),
-      };
+      return serving(
+        { name, path: '/', process: p, command: `opa ${args.join(' ')}` },
+        () => ready(p, port, '/', probe, 30_000),
+        (e) => new Error(`opa did not serve: ${e.message}; output: ${logTail(ctx, 'opa') || '(none)'}`),
+      );
     }
   }
 }
