@@ -37,6 +37,22 @@ export function isExempt(image: string, exemptImages: readonly string[] | undefi
 
 export const EXEMPT_IMAGES: JsonSchema = { type: 'array', items: { type: 'string' } };
 
+/** The parameters both seccomp ports take (K8sPSPSeccomp and K8sPSPSeccompV2 share them). */
+export interface SeccompParams {
+  allowedProfiles: string[];
+  allowedLocalhostFiles: string[];
+  exemptImages: string[];
+}
+
+export const SECCOMP_PARAMETERS: JsonSchema = {
+  type: 'object',
+  properties: {
+    allowedProfiles: { type: 'array', items: { type: 'string' }, default: [] },
+    allowedLocalhostFiles: { type: 'array', items: { type: 'string' }, default: [] },
+    exemptImages: { ...EXEMPT_IMAGES, default: [] },
+  },
+};
+
 /** Pods on CREATE and UPDATE (autogen extends it to pod controllers). */
 export const PODS: PolicyMatch = {
   kinds: [{ apiGroups: [''], kinds: ['Pod'] }],

@@ -1,11 +1,12 @@
 import { definePolicy, type Violation } from 'tollgate/sdk';
-import { EXEMPT_IMAGES, field, isExempt, isRecord, PODS } from '../_lib/gatekeeper.js';
-
-interface Params {
-  allowedProfiles: string[];
-  allowedLocalhostFiles: string[];
-  exemptImages: string[];
-}
+import {
+  field,
+  isExempt,
+  isRecord,
+  PODS,
+  SECCOMP_PARAMETERS,
+  type SeccompParams,
+} from '../_lib/gatekeeper.js';
 
 /**
  * Port of Gatekeeper's K8sPSPSeccompV2: each container's `securityContext.seccompProfile.type` (else the
@@ -13,18 +14,11 @@ interface Params {
  * for no profile at all). A Localhost profile's file must also be in `allowedLocalhostFiles` (`*` for
  * any). Messages keep Gatekeeper's wording, which existing constraint tests look for.
  */
-export default definePolicy<Params>({
+export default definePolicy<SeccompParams>({
   name: 'seccomp-v2',
   description: 'seccompProfile types set in securityContext must be allowed (K8sPSPSeccompV2).',
   aliases: ['K8sPSPSeccompV2'],
-  parameters: {
-    type: 'object',
-    properties: {
-      allowedProfiles: { type: 'array', items: { type: 'string' }, default: [] },
-      allowedLocalhostFiles: { type: 'array', items: { type: 'string' }, default: [] },
-      exemptImages: { ...EXEMPT_IMAGES, default: [] },
-    },
-  },
+  parameters: SECCOMP_PARAMETERS,
   match: PODS,
   validate(ctx) {
     const { allowedProfiles, allowedLocalhostFiles, exemptImages } = ctx.params;

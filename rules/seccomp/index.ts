@@ -1,11 +1,12 @@
 import { definePolicy, type Violation } from 'tollgate/sdk';
-import { EXEMPT_IMAGES, field, isExempt, PODS, profileAsAnnotation } from '../_lib/gatekeeper.js';
-
-interface Params {
-  allowedProfiles: string[];
-  allowedLocalhostFiles: string[];
-  exemptImages: string[];
-}
+import {
+  field,
+  isExempt,
+  PODS,
+  profileAsAnnotation,
+  SECCOMP_PARAMETERS,
+  type SeccompParams,
+} from '../_lib/gatekeeper.js';
 
 const POD_ANNOTATION = 'seccomp.security.alpha.kubernetes.io/pod';
 const CONTAINER_ANNOTATION = 'container.seccomp.security.alpha.kubernetes.io/';
@@ -19,18 +20,11 @@ const CONTAINER_ANNOTATION = 'container.seccomp.security.alpha.kubernetes.io/';
  * annotation, in that order; none at all is the profile `not configured`. Messages keep Gatekeeper's
  * wording, which existing constraint tests look for.
  */
-export default definePolicy<Params>({
+export default definePolicy<SeccompParams>({
   name: 'seccomp',
   description: 'Seccomp profiles (annotations or securityContext) must be allowed (K8sPSPSeccomp).',
   aliases: ['K8sPSPSeccomp'],
-  parameters: {
-    type: 'object',
-    properties: {
-      allowedProfiles: { type: 'array', items: { type: 'string' }, default: [] },
-      allowedLocalhostFiles: { type: 'array', items: { type: 'string' }, default: [] },
-      exemptImages: { ...EXEMPT_IMAGES, default: [] },
-    },
-  },
+  parameters: SECCOMP_PARAMETERS,
   match: PODS,
   validate(ctx) {
     const { allowedProfiles, allowedLocalhostFiles, exemptImages } = ctx.params;
