@@ -21,6 +21,7 @@ import { decodeReview } from '../src/admission/decode.js';
 import type { AdmissionReview } from '../src/admission/types.js';
 import { type Engine, type EngineReply, type LoadOptions, loadSource } from '../src/engine/engine.js';
 import { buildPolicySet, type PolicySet } from '../src/engine/policy-set.js';
+import { review as apiserverReview, goJson, type ReviewOptions } from './helpers/reviews.js';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -83,67 +84,29 @@ export function decoded(init: ReviewInit = {}): AdmissionReview {
   return decodeReview(apiserverBytes(review(init)));
 }
 
-export interface ReviewInit {
-  readonly apiVersion?: string;
-  readonly uid?: string;
-  readonly operation?: 'CREATE' | 'UPDATE' | 'DELETE' | 'CONNECT';
-  readonly kind?: { group: string; version: string; kind: string };
-  readonly resource?: { group: string; version: string; resource: string };
-  readonly subResource?: string;
-  readonly name?: string;
-  readonly namespace?: string;
-  readonly object?: unknown;
-  readonly oldObject?: unknown;
-  readonly dryRun?: boolean;
-  readonly options?: unknown;
-  readonly userInfo?: unknown;
-}
+export type ReviewInit = ReviewOptions;
 
-let uidCounter = 0;
-
-/** An AdmissionReview shaped as kube-apiserver sends it (ADMISSION.md §1.4); defaults to CREATE Pod. */
+/**
+ * An AdmissionReview shaped as kube-apiserver sends it (test/helpers/reviews.ts), defaulting to CREATE Pod,
+ * with name and namespace taken from the object and the resource named after the kind unless given.
+ */
 export function review(init: ReviewInit = {}): Record<string, unknown> {
   const obj = (init.object ?? null) as { metadata?: { name?: string; namespace?: string } } | null;
   const old = (init.oldObject ?? null) as { metadata?: { name?: string; namespace?: string } } | null;
   const name = init.name ?? obj?.metadata?.name ?? old?.metadata?.name;
   const namespace = init.namespace ?? obj?.metadata?.namespace ?? old?.metadata?.namespace;
   const kind = init.kind ?? { group: '', version: 'v1', kind: 'Pod' };
-  const resource = init.resource ?? {
-    group: kind.group,
-    version: kind.version,
-    resource: `${kind.kind.toLowerCase()}s`,
-  };
-  const operation = init.operation ?? 'CREATE';
-  const request: Record<string, unknown> = {
-    uid: init.uid ?? `00000000-0000-4000-8000-${String(++uidCounter).padStart(12, '0')}`,
+  return apiserverReview({
+    ...init,
     kind,
-    resource,
-    requestKind: kind,
-    requestResource: resource,
-    ...(init.subResource !== undefined
-      ? { subResource: init.subResource, requestSubResource: init.subResource }
-      : {}),
+    resource: init.resource ?? {
+      group: kind.group,
+      version: kind.version,
+      resource: `${kind.kind.toLowerCase()}s`,
+    },
     ...(name !== undefined ? { name } : {}),
     ...(namespace !== undefined ? { namespace } : {}),
-    operation,
-    userInfo: init.userInfo ?? {
-      username: 'kubernetes-admin',
-      groups: ['system:masters', 'system:authenticated'],
-    },
-    object: init.object ?? null,
-    oldObject: init.oldObject ?? null,
-    dryRun: init.dryRun ?? false,
-    options:
-      init.options !== undefined
-        ? init.options
-        : operation === 'CONNECT'
-          ? null
-          : {
-              kind: `${operation === 'CREATE' ? 'Create' : operation === 'UPDATE' ? 'Update' : 'Delete'}Options`,
-              apiVersion: 'meta.k8s.io/v1',
-            },
-  };
-  return { kind: 'AdmissionReview', apiVersion: init.apiVersion ?? 'admission.k8s.io/v1', request };
+  });
 }
 
 export const ALLOWED_IMAGE = '192.168.64.1:5000/nginx:1.21.1';
@@ -166,8 +129,7 @@ export function pod(
 
 /** What kube-apiserver's encoding/json sends: HTML characters escaped, trailing newline (§1.4). */
 export function apiserverBytes(v: unknown): Uint8Array {
-  const text = `${JSON.stringify(v).replace(/</g, '\\u003c').replace(/>/g, '\\u003e').replace(/&/g, '\\u0026')}\n`;
-  return new TextEncoder().encode(text);
+  return new TextEncoder().encode(goJson(v));
 }
 
 export interface AdmissionResponseJson {

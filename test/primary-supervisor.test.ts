@@ -4,7 +4,6 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { request as httpsRequest } from 'node:https';
 import { type AddressInfo, createServer } from 'node:net';
-import { join } from 'node:path';
 import { after, test } from 'node:test';
 import {
   isAlive,
@@ -15,6 +14,7 @@ import {
   type Served,
   sample,
   serve,
+  serveArgs,
   startLoad,
   type Tree,
   waitFor,
@@ -218,34 +218,11 @@ test('a worker that cannot listen fails the start: exit 2 with the error code, n
   await new Promise<void>((r) => taken.listen(0, '127.0.0.1', () => r()));
   cleanups.push(() => new Promise<void>((r) => taken.close(() => r())));
   const port = (taken.address() as AddressInfo).port;
-  const proc = spawn(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      join(ROOT, 'test/helpers/tollgate-cli.ts'),
-      'serve',
-      '--host',
-      '127.0.0.1',
-      '--port',
-      String(port),
-      '--metrics-port',
-      '0',
-      '--workers',
-      '2',
-      '--tls-cert',
-      tree.cert,
-      '--tls-key',
-      tree.key,
-      '--rules',
-      tree.rules,
-      '--config',
-      tree.config,
-      '--cache-dir',
-      tree.cacheDir,
-    ],
-    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], detached: true },
-  );
+  const proc = spawn(process.execPath, serveArgs(tree, port, 2, ['--metrics-port', '0']), {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
   cleanups.push(() => {
     try {
       process.kill(-(proc.pid as number), 'SIGKILL');

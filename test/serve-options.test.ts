@@ -43,6 +43,26 @@ before(() => {
 
 after(() => rmSync(dir, { recursive: true, force: true }));
 
+/** One worker, one thread, no metrics port, on the test's rules and binding. */
+function oneWorker(): string[] {
+  return [
+    '--workers',
+    '1',
+    '--threads',
+    '1',
+    '--host',
+    '127.0.0.1',
+    '--metrics-port',
+    '0',
+    '--rules',
+    rules,
+    '--config',
+    config,
+    '--cache-dir',
+    join(dir, 'cache'),
+  ];
+}
+
 function post(
   port: number,
   path: string,
@@ -99,20 +119,7 @@ describe('--insecure-http with --auth-token-file', () => {
       node: ['--max-semi-space-size=2', '--stack-trace-limit=20'],
       args: [
         '--insecure-http',
-        '--workers',
-        '1',
-        '--threads',
-        '1',
-        '--host',
-        '127.0.0.1',
-        '--metrics-port',
-        '0',
-        '--rules',
-        rules,
-        '--config',
-        config,
-        '--cache-dir',
-        join(dir, 'cache'),
+        ...oneWorker(),
         '--auth-token-file',
         tokenFile,
         '--no-watch',
@@ -165,27 +172,7 @@ describe('certificate reload', () => {
     const certDir = join(dir, 'certs');
     const first = makeCerts(certDir);
     const server = await startServer({
-      args: [
-        '--workers',
-        '1',
-        '--threads',
-        '1',
-        '--host',
-        '127.0.0.1',
-        '--metrics-port',
-        '0',
-        '--rules',
-        rules,
-        '--config',
-        config,
-        '--cache-dir',
-        join(dir, 'cache'),
-        '--tls-cert',
-        first.cert,
-        '--tls-key',
-        first.key,
-        '--no-watch',
-      ],
+      args: [...oneWorker(), '--tls-cert', first.cert, '--tls-key', first.key, '--no-watch'],
     });
     try {
       const old = await RawConnection.open({ port: server.port, ca: first.ca, servername: 'webhook.ns.svc' });

@@ -5,8 +5,10 @@
 export type ReviewVersion = 'admission.k8s.io/v1' | 'admission.k8s.io/v1beta1';
 
 export interface ReviewOptions {
-  readonly uid: string;
-  readonly apiVersion?: ReviewVersion;
+  /** Default: a fresh uid per review. */
+  readonly uid?: string;
+  /** Default admission.k8s.io/v1; anything else to test refusals. */
+  readonly apiVersion?: ReviewVersion | (string & {});
   readonly operation?: 'CREATE' | 'UPDATE' | 'DELETE' | 'CONNECT';
   readonly kind?: { group: string; version: string; kind: string };
   readonly requestKind?: { group: string; version: string; kind: string };
@@ -18,7 +20,10 @@ export interface ReviewOptions {
   readonly oldObject?: unknown;
   readonly dryRun?: boolean;
   readonly options?: unknown;
+  readonly userInfo?: unknown;
 }
+
+let uidCounter = 0;
 
 const POD_KIND = { group: '', version: 'v1', kind: 'Pod' };
 const PODS = { group: '', version: 'v1', resource: 'pods' };
@@ -51,7 +56,7 @@ export function configMap(name: string, labels: Record<string, string>): Record<
   };
 }
 
-export function review(o: ReviewOptions): Record<string, unknown> {
+export function review(o: ReviewOptions = {}): Record<string, unknown> {
   const operation = o.operation ?? 'CREATE';
   const kind = o.kind ?? POD_KIND;
   const options =
@@ -64,7 +69,7 @@ export function review(o: ReviewOptions): Record<string, unknown> {
             kind: `${operation === 'DELETE' ? 'Delete' : operation === 'UPDATE' ? 'Update' : 'Create'}Options`,
           };
   const request: Record<string, unknown> = {
-    uid: o.uid,
+    uid: o.uid ?? `00000000-0000-4000-8000-${String(++uidCounter).padStart(12, '0')}`,
     kind,
     resource: o.resource ?? PODS,
     requestKind: o.requestKind ?? kind,
@@ -73,7 +78,10 @@ export function review(o: ReviewOptions): Record<string, unknown> {
     ...(o.name !== undefined ? { name: o.name } : {}),
     ...(o.namespace !== undefined ? { namespace: o.namespace } : {}),
     operation,
-    userInfo: { username: 'kubernetes-admin', groups: ['system:masters', 'system:authenticated'] },
+    userInfo: o.userInfo ?? {
+      username: 'kubernetes-admin',
+      groups: ['system:masters', 'system:authenticated'],
+    },
     object: o.object === undefined ? null : o.object,
     oldObject: o.oldObject === undefined ? null : o.oldObject,
     dryRun: o.dryRun ?? false,

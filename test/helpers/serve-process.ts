@@ -395,15 +395,14 @@ export interface Served {
   kill(): Promise<void>;
 }
 
-/** Run `tollgate serve` (from source) with a tree and wait until `workers` workers are ready. */
-export async function serve(
+/** Node arguments that run `tollgate serve` (from source) on a tree: TLS on 127.0.0.1:`port`. */
+export function serveArgs(
   tree: Tree,
-  opts: { workers?: number; extra?: string[]; graceMs?: number } = {},
-): Promise<Served> {
-  const workers = opts.workers ?? 2;
-  const port = await freePort();
-  const metricsPort = await freePort();
-  const args = [
+  port: number,
+  workers: number,
+  extra: readonly string[] = [],
+): string[] {
+  return [
     '--import',
     'tsx',
     CLI,
@@ -412,14 +411,8 @@ export async function serve(
     '127.0.0.1',
     '--port',
     String(port),
-    '--metrics-host',
-    '127.0.0.1',
-    '--metrics-port',
-    String(metricsPort),
     '--workers',
     String(workers),
-    '--threads',
-    '1',
     '--tls-cert',
     tree.cert,
     '--tls-key',
@@ -430,12 +423,31 @@ export async function serve(
     tree.config,
     '--cache-dir',
     tree.cacheDir,
+    ...extra,
+  ];
+}
+
+/** Run `tollgate serve` (from source) with a tree and wait until `workers` workers are ready. */
+export async function serve(
+  tree: Tree,
+  opts: { workers?: number; extra?: string[]; graceMs?: number } = {},
+): Promise<Served> {
+  const workers = opts.workers ?? 2;
+  const port = await freePort();
+  const metricsPort = await freePort();
+  const args = serveArgs(tree, port, workers, [
+    '--metrics-host',
+    '127.0.0.1',
+    '--metrics-port',
+    String(metricsPort),
+    '--threads',
+    '1',
     '--grace-period',
     `${opts.graceMs ?? 10_000}ms`,
     '--log-level',
     'info',
     ...(opts.extra ?? []),
-  ];
+  ]);
   const proc = spawn(process.execPath, args, {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
