@@ -149,10 +149,9 @@ const loaded = await load(init);
  */
 class Tally {
   private requests = new Map<string, number>();
-  private evaluations = new Map<string, number>();
+  /** Per binding: outcome counts and the duration histogram, one lookup per evaluation. */
+  private bindings = new Map<string, BindingTally>();
   private errors = new Map<string, number>();
-  private timeouts = new Map<string, number>();
-  private durations = new Map<string, { buckets: Float64Array; sum: number }>();
   pending = false;
 
   count(endpoint: Endpoint, r: EngineReply): void {
@@ -165,39 +164,57 @@ class Tally {
     );
     if (d === undefined) return;
     for (const e of d.evaluations) {
-      add(this.evaluations, `${e.binding}\0${e.policy}\0${e.outcome}`);
-      let h = this.durations.get(e.binding);
-      if (h === undefined) {
-        h = { buckets: new Float64Array(DURATION_BUCKETS.length + 1), sum: 0 };
-        this.durations.set(e.binding, h);
+      let t = this.bindings.get(e.binding);
+      if (t === undefined) {
+        t = {
+          policy: e.policy,
+          outcomes: new Map(),
+          buckets: new Float64Array(DURATION_BUCKETS.length + 1),
+          sum: 0,
+        };
+        this.bindings.set(e.binding, t);
       }
+      add(t.outcomes, e.outcome);
       const s = e.durationNs / 1e9;
       let b = 0;
       while (b < DURATION_BUCKETS.length && s > DURATION_BUCKETS[b]!) b++;
-      h.buckets[b]!++;
-      h.sum += s;
-      if (e.outcome === 'timeout') add(this.timeouts, e.binding);
-      else if (e.outcome === 'error' && e.error) add(this.errors, `${e.binding}\0${e.error.code}`);
+      t.buckets[b]!++;
+      t.sum += s;
+      if (e.outcome === 'error' && e.error) add(this.errors, `${e.binding}\0${e.error.code}`);
     }
   }
 
   /** The counts so far, and start again from zero. */
   take(): MetricsDelta {
+    const evaluations: [string, number][] = [];
+    const timeouts: [string, number][] = [];
+    const durations: { binding: string; buckets: Float64Array; sum: number }[] = [];
+    for (const [binding, t] of this.bindings) {
+      for (const [outcome, n] of t.outcomes) evaluations.push([`${binding}\0${t.policy}\0${outcome}`, n]);
+      const timedOut = t.outcomes.get('timeout');
+      if (timedOut !== undefined) timeouts.push([binding, timedOut]);
+      durations.push({ binding, buckets: t.buckets, sum: t.sum });
+    }
     const delta: MetricsDelta = {
       requests: [...this.requests],
-      evaluations: [...this.evaluations],
+      evaluations,
       errors: [...this.errors],
-      timeouts: [...this.timeouts],
-      durations: [...this.durations].map(([binding, h]) => ({ binding, buckets: h.buckets, sum: h.sum })),
+      timeouts,
+      durations,
     };
     this.requests = new Map();
-    this.evaluations = new Map();
+    this.bindings = new Map();
     this.errors = new Map();
-    this.timeouts = new Map();
-    this.durations = new Map();
     this.pending = false;
     return delta;
   }
+}
+
+interface BindingTally {
+  readonly policy: string;
+  readonly outcomes: Map<string, number>;
+  readonly buckets: Float64Array;
+  sum: number;
 }
 
 function add(m: Map<string, number>, key: string): void {
