@@ -41,7 +41,7 @@ import {
 } from './lib/load.js';
 import type { OpenLoopResult } from './lib/open-loop.js';
 import { type PolicyVariant, writePolicyFiles } from './lib/policies.js';
-import { rssSampler, treeCpuSeconds } from './lib/proc.js';
+import { rssSampler, signalTree, treeCpuSeconds } from './lib/proc.js';
 import {
   type BenchResults,
   type ContestantResult,
@@ -66,6 +66,12 @@ interface Plan {
   readonly fifty: boolean;
   /** Also measure latency with the 50-binding sets (not only their saturation throughput). */
   readonly fiftyLatency: boolean;
+  /**
+   * Seconds from starting a phase's contestants to measuring any, all of them running: start-up work
+   * still pending then (V8's memory reducer runs full GCs some 8 s after a Node process starts) would
+   * otherwise land in the first latency run of whichever contestant it delays, frozen or not.
+   */
+  readonly settleS: number;
 }
 
 const PLANS: Record<Plan['mode'], Plan> = {
@@ -80,6 +86,7 @@ const PLANS: Record<Plan['mode'], Plan> = {
     fractions: [0.25, 0.5, 0.7, 0.9],
     fifty: true,
     fiftyLatency: true,
+    settleS: 10,
   },
   quick: {
     mode: 'quick',
@@ -92,6 +99,7 @@ const PLANS: Record<Plan['mode'], Plan> = {
     fractions: [0.7],
     fifty: true,
     fiftyLatency: false,
+    settleS: 10,
   },
   smoke: {
     mode: 'smoke',
@@ -106,6 +114,7 @@ const PLANS: Record<Plan['mode'], Plan> = {
     fractions: [0.7],
     fifty: false,
     fiftyLatency: false,
+    settleS: 0,
   },
 };
 
@@ -190,14 +199,17 @@ const median = (xs: number[]) => {
 
 /**
  * Start every contestant of a variant (in parallel), check that each answers like the others, and give
- * the ones that run. All stay up for the whole phase, each idle while another one is measured; the
- * unavailable ones get their reason recorded instead.
+ * the ones that run. All stay up for the whole phase, frozen while another one is measured; the
+ * unavailable ones get their reason recorded instead. With `settle`, returns `plan.settleS` after the
+ * start at the earliest.
  */
 async function startAll(
   variant: PolicyVariant,
   results: Record<string, ContestantResult>,
   which: ContestantName[],
+  settle: boolean,
 ) {
+  const startedAt = Date.now();
   const runningNow = new Map<ContestantName, Running>();
   const todo = which.filter((n) => results[n]!.unavailable === undefined);
   progress(`starting ${todo.join(', ')} (${variant} policy set) …`);
@@ -233,6 +245,11 @@ async function startAll(
       runningNow.delete(n);
     }
   }
+  const wait = settle ? plan.settleS * 1000 - (Date.now() - startedAt) : 0;
+  if (wait > 0 && runningNow.size > 0) {
+    progress(`letting start-up work finish (${(wait / 1000).toFixed(1)} s) …`);
+    await new Promise((r) => setTimeout(r, wait));
+  }
   return runningNow;
 }
 
@@ -243,6 +260,17 @@ async function stopAll(m: Map<ContestantName, Running>): Promise<void> {
       running.delete(r);
     }),
   );
+}
+
+/** Run `fn` with every other contestant of `up` frozen (see signalTree), thawing them afterwards. */
+async function alone<T>(up: Map<ContestantName, Running>, r: Running, fn: () => Promise<T>): Promise<T> {
+  const others = [...up.values()].filter((o) => o !== r);
+  for (const o of others) signalTree(o.process, 'SIGSTOP');
+  try {
+    return await fn();
+  } finally {
+    for (const o of others) signalTree(o.process, 'SIGCONT');
+  }
 }
 
 // A contestant left running would skew whatever runs next on this machine: stop them on ^C too.
@@ -366,62 +394,70 @@ async function main(): Promise<void> {
         .join(' ')}`,
   );
 
+  // One contestant's seed-set measurements: saturation (median of reps), latency curve, bodies, new connections.
+  const measureSeed = async (r: Running, res: ContestantResult): Promise<void> => {
+    // Warm-up (JIT, allocator, Go's GC pacing): not recorded.
+    await wrkStep(r, 'warm-up, 32 conns', bodyFile('review-2k.json'), Math.max(1, plan.warmupS));
+    const rss = rssSampler(r.process.child.pid!);
+    const reps: number[] = [];
+    const cpu: number[] = [];
+    for (let i = 0; i < plan.reps; i++) {
+      const w = await wrkStep(
+        r,
+        `saturation 2 KB, 32 conns, rep ${i + 1}/${plan.reps}`,
+        bodyFile('review-2k.json'),
+        plan.saturationS,
+      );
+      reps.push(w.rps);
+      cpu.push(w.cpuUsPerRequest);
+      res.errors = (res.errors ?? 0) + w.errors;
+    }
+    res.saturation = { rps: median(reps), reps, cpuUsPerRequest: median(cpu) };
+    // Not sampled during the latency runs: reading a process's smaps and pagemap holds its memory-map lock
+    // for milliseconds, stalling its GC, and that showed up as multi-ms tails in the p99 being measured.
+    res.rssMb = rss.stop();
+    res.latency = [];
+    for (const f of plan.fractions) {
+      const o = await latencyStep(r, f * res.saturation.rps, `${Math.round(f * 100)} % of own max`);
+      res.latency.push({ fraction: f, ...o });
+    }
+    const all = rssSampler(r.process.child.pid!);
+    res.bodies = {};
+    for (const size of ['20k', '1m'] as const) {
+      const w = await wrkStep(
+        r,
+        `saturation ${size === '20k' ? '20 KB' : '1 MB'}, 32 conns`,
+        bodyFile(`review-${size}.json`),
+        plan.bodyS,
+      );
+      res.bodies[size] = { rps: w.rps, p99Ms: w.p99Ms, errors: w.errors };
+    }
+    const c = await wrkStep(
+      r,
+      'new TLS connection per request, 32 conns',
+      bodyFile('review-2k.json'),
+      plan.connectS,
+      true,
+    );
+    res.connectionsPerS = c.rps;
+    res.rssPeakAllMb = all.stop();
+  };
+
   // Phase 1, one contestant at a time: saturation (median of reps), latency curve, bodies, new connections.
-  let up = await startAll('seed', results, names);
+  let up = await startAll('seed', results, names, true);
   let commonRate = 0;
   try {
     for (const [n, r] of up) {
-      const res = results[n]!;
-      // Warm-up (JIT, allocator, Go's GC pacing): not recorded.
-      await wrkStep(r, 'warm-up, 32 conns', bodyFile('review-2k.json'), Math.max(1, plan.warmupS));
-      const rss = rssSampler(r.process.child.pid!);
-      const reps: number[] = [];
-      const cpu: number[] = [];
-      for (let i = 0; i < plan.reps; i++) {
-        const w = await wrkStep(
-          r,
-          `saturation 2 KB, 32 conns, rep ${i + 1}/${plan.reps}`,
-          bodyFile('review-2k.json'),
-          plan.saturationS,
-        );
-        reps.push(w.rps);
-        cpu.push(w.cpuUsPerRequest);
-        res.errors = (res.errors ?? 0) + w.errors;
-      }
-      res.saturation = { rps: median(reps), reps, cpuUsPerRequest: median(cpu) };
-      res.latency = [];
-      for (const f of plan.fractions) {
-        const o = await latencyStep(r, f * res.saturation.rps, `${Math.round(f * 100)} % of own max`);
-        res.latency.push({ fraction: f, ...o });
-      }
-      res.rssMb = rss.stop();
-      const all = rssSampler(r.process.child.pid!);
-      res.bodies = {};
-      for (const size of ['20k', '1m'] as const) {
-        const w = await wrkStep(
-          r,
-          `saturation ${size === '20k' ? '20 KB' : '1 MB'}, 32 conns`,
-          bodyFile(`review-${size}.json`),
-          plan.bodyS,
-        );
-        res.bodies[size] = { rps: w.rps, p99Ms: w.p99Ms, errors: w.errors };
-      }
-      const c = await wrkStep(
-        r,
-        'new TLS connection per request, 32 conns',
-        bodyFile('review-2k.json'),
-        plan.connectS,
-        true,
-      );
-      res.connectionsPerS = c.rps;
-      res.rssPeakAllMb = all.stop();
+      await alone(up, r, () => measureSeed(r, results[n]!));
     }
 
     // Phase 2: latency at one common rate that every contestant sustains (70 % of the slowest one's max).
     const maxes = [...up.keys()].map((n) => results[n]!.saturation?.rps ?? 0).filter((x) => x > 0);
     commonRate = maxes.length > 0 ? Math.round(0.7 * Math.min(...maxes)) : 0;
     if (commonRate > 0) {
-      for (const [n, r] of up) results[n]!.commonRate = await latencyStep(r, commonRate, 'common rate');
+      for (const [n, r] of up) {
+        results[n]!.commonRate = await alone(up, r, () => latencyStep(r, commonRate, 'common rate'));
+      }
     }
   } finally {
     await stopAll(up);
@@ -441,20 +477,22 @@ async function main(): Promise<void> {
     ] as const;
     for (const set of sets) {
       if (set.who.length === 0) continue;
-      up = await startAll(set.variant, results, [...set.who]);
+      up = await startAll(set.variant, results, [...set.who], plan.fiftyLatency);
       try {
         for (const [n, r] of up) {
-          await wrkStep(r, `${set.label}, warm-up`, bodyFile('review-2k.json'), Math.max(1, plan.warmupS));
-          const w = await wrkStep(
-            r,
-            `${set.label}, saturation 2 KB, 32 conns`,
-            bodyFile('review-2k.json'),
-            plan.saturationS,
-          );
-          const o = plan.fiftyLatency
-            ? await latencyStep(r, 0.7 * w.rps, `${set.label}, 70 % of own max`)
-            : undefined;
-          results[n]![set.variant] = { rps: w.rps, ...(o ? { p99Ms: o.latencyMs.p99 } : {}) };
+          await alone(up, r, async () => {
+            await wrkStep(r, `${set.label}, warm-up`, bodyFile('review-2k.json'), Math.max(1, plan.warmupS));
+            const w = await wrkStep(
+              r,
+              `${set.label}, saturation 2 KB, 32 conns`,
+              bodyFile('review-2k.json'),
+              plan.saturationS,
+            );
+            const o = plan.fiftyLatency
+              ? await latencyStep(r, 0.7 * w.rps, `${set.label}, 70 % of own max`)
+              : undefined;
+            results[n]![set.variant] = { rps: w.rps, ...(o ? { p99Ms: o.latencyMs.p99 } : {}) };
+          });
         }
       } finally {
         await stopAll(up);
@@ -473,7 +511,8 @@ async function main(): Promise<void> {
       loadCpus: loadCpus ?? 'not pinned',
       tls: certs.description,
       saturation: `wrk -t${wrkThreads} -c32, ${plan.saturationS} s × ${plan.reps}`,
-      servers: 'all contestants of a phase are started together; each is idle while another is measured',
+      servers:
+        'all contestants of a phase are started together; the others are frozen (SIGSTOP) while one is measured',
       latency: `open-loop constant rate (${generatorName(generator)}), 25 keep-alive conns, ${plan.latencyS} s after ${plan.warmupS} s warm-up`,
       generator: generator.kind,
       policies: {

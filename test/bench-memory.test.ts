@@ -1,10 +1,12 @@
-// The harness's memory figures for a process tree (bench/lib/proc.ts), on real processes: a parent node
-// process with a child node process, which share node's code pages.
+// The harness's view of a contestant's process tree (bench/lib/proc.ts), on real processes: a parent node
+// process with a child node process. Memory figures (the two share node's code pages), and freezing the
+// tree while another contestant is measured.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { descendants, treeRssMb } from '../bench/lib/proc.js';
+import { descendants, signalTree, startProcess, stopProcess, treeRssMb } from '../bench/lib/proc.js';
 
 test('shared pages count once in uniqueMb, in every process in mb', async (t) => {
   const parent = spawn(
@@ -42,4 +44,38 @@ test('shared pages count once in uniqueMb, in every process in mb', async (t) =>
   // ...and at least the larger process's own resident set (everything in it is resident once at least).
   const single = treeRssMb(descendants(parent.pid!)[0]!, true);
   assert.ok(m.uniqueMb + 1 >= single.mb * 0.95, JSON.stringify({ m, single }));
+});
+
+/** The state letter of /proc/<pid>/stat: R running, S sleeping, T stopped. */
+function state(pid: number): string {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+}
+
+async function until(what: string, ok: () => boolean): Promise<void> {
+  for (let i = 0; i < 100 && !ok(); i++) await new Promise((r) => setTimeout(r, 20));
+  assert.ok(ok(), what);
+}
+
+test('signalTree freezes and thaws the whole tree; stopProcess ends a frozen tree', async (t) => {
+  const p = startProcess(process.execPath, [
+    '-e',
+    `const { spawn } = require('node:child_process');
+     const c = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+     c.on('spawn', () => console.log('up'));
+     setInterval(() => {}, 1000);`,
+  ]);
+  t.after(() => stopProcess(p, 500));
+  await once(p.child.stdout!, 'data');
+  const pids = [p.child.pid!, ...descendants(p.child.pid!)];
+  assert.equal(pids.length, 2);
+  signalTree(p, 'SIGSTOP');
+  await until('both processes stopped', () => pids.every((pid) => state(pid) === 'T'));
+  signalTree(p, 'SIGCONT');
+  await until('both processes running again', () => pids.every((pid) => state(pid) !== 'T'));
+  signalTree(p, 'SIGSTOP');
+  await until('stopped again', () => pids.every((pid) => state(pid) === 'T'));
+  // SIGTERM alone would wait for the grace period (a stopped process does not act on it) and end in SIGKILL.
+  await stopProcess(p, 10_000);
+  assert.deepEqual(await p.exited, { code: null, signal: 'SIGTERM' });
 });
