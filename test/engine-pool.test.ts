@@ -444,3 +444,63 @@ export default definePolicy({ name: 'no-latest', validate: (ctx) => (ctx.object?
     }
   });
 });
+
+describe('pool engine: decisions that cross back', () => {
+  let f: Fixture;
+
+  before(() => {
+    f = fixture();
+    f.policy(
+      'label-it',
+      `import { definePolicy } from 'tollgate/sdk';
+export default definePolicy({
+  name: 'label-it',
+  mutate(ctx) {
+    const o = ctx.object;
+    if (o === null) return undefined;
+    return { ...o, metadata: { ...o.metadata, labels: { ...(o.metadata?.labels ?? {}), seen: 'yes' } } };
+  },
+  validate(ctx) {
+    return ctx.containers().filter((c) => c.image.endsWith(':latest')).map((c) => ({ message: c.image + ' uses :latest' }));
+  },
+});
+`,
+    );
+    f.bindings(binding('label-it', 'label-it'));
+  });
+
+  after(() => f?.remove());
+
+  /** A decision with evaluation times zeroed (they differ from run to run). */
+  const timeless = (d: unknown): unknown =>
+    JSON.parse(JSON.stringify(d), (k, v) => (k === 'durationNs' ? 0 : v));
+
+  it('a mutation travels without `patched` and `response.patch`, the rest as inline decides it', async () => {
+    const pool = await PoolEngine.create(f.load, { threads: 1, decisions: 'all' });
+    const inline = await InlineEngine.create(f.load);
+    try {
+      for (const [endpoint, image] of [
+        ['mutate', 'a:1'],
+        ['validate', 'a:latest'],
+        ['validate', 'a:1'],
+      ] as const) {
+        const body = podReview({ uid: `d-${endpoint}-${image}`, image });
+        const [p, i] = [await pool.evaluate({ body, endpoint }), await inline.evaluate({ body, endpoint })];
+        assert.equal(p.status, 200);
+        assert.equal(p.body, i.body, 'the same answer');
+        const d = p.decision;
+        assert.ok(d !== undefined && i.decision !== undefined);
+        assert.ok(!('patched' in d), 'no patched object');
+        assert.ok(!('patch' in d.response), 'no patch in the decision (the body has it)');
+        const { patched: _, ...expected } = i.decision;
+        const { patch, ...response } = i.decision.response;
+        assert.equal(patch !== undefined, endpoint === 'mutate');
+        if (endpoint === 'mutate') assert.equal(d.response.patchType, 'JSONPatch');
+        assert.deepEqual(timeless(d), timeless({ ...expected, response }));
+      }
+    } finally {
+      await pool.close();
+      await inline.close();
+    }
+  });
+});

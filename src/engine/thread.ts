@@ -10,6 +10,7 @@
  * that to stop the thread and answer with the binding's failure policy (src/engine/pool.ts).
  */
 import { threadId, workerData } from 'node:worker_threads';
+import type { AdmissionResponse } from '../admission/types.js';
 import { describeError, isTollgateError } from '../errors.js';
 import {
   BATCH_FIELDS,
@@ -227,12 +228,32 @@ let lastFlush = now();
 /**
  * What crosses back is kept small: the body already carries the encoded response (and its patch), so the
  * Decision travels without `patched` and without `response.patch`; evaluations stay for metrics and logs.
+ * Fields are copied one by one: with object rest and spread here, this thread promoted ten times as much
+ * to the old generation (26 MB against 2.6 MB over 8 s at 16k req/s with decisions 'all', a full GC every
+ * 2 s and a p99 of 5–10 ms instead of 2).
  */
 function slim(d: Decision): ThreadDecision {
-  const { patched: _, response, ...rest } = d;
-  if (response.patch === undefined) return { ...rest, response };
-  const { patch: __, ...small } = response;
-  return { ...rest, response: small };
+  return {
+    uid: d.uid,
+    kind: d.kind,
+    namespace: d.namespace,
+    name: d.name,
+    operation: d.operation,
+    evaluations: d.evaluations,
+    response: d.response.patch === undefined ? d.response : withoutPatch(d.response),
+  };
+}
+
+function withoutPatch(r: AdmissionResponse): AdmissionResponse {
+  const out: { -readonly [K in keyof AdmissionResponse]: AdmissionResponse[K] } = {
+    uid: r.uid,
+    allowed: r.allowed,
+  };
+  if (r.status !== undefined) out.status = r.status;
+  if (r.patchType !== undefined) out.patchType = r.patchType;
+  if (r.warnings !== undefined) out.warnings = r.warnings;
+  if (r.auditAnnotations !== undefined) out.auditAnnotations = r.auditAnnotations;
+  return out;
 }
 
 /** Does this reply carry its decision back (see DecisionDetail)? Errors always carry theirs. */
