@@ -110,7 +110,7 @@ function taskModule(): Promise<string> {
 
 /**
  * Node flags for the threads. Built code passes none, so a thread inherits the process's own: Node checks
- * flags given explicitly and refuses V8 options there (--max-semi-space-size, --trace-gc …), while
+ * flags given explicitly and refuses V8 options there (--max/min-semi-space-size, --trace-gc …), while
  * inherited ones are fine (heap sizes then come from resourceLimits). From sources, the process runs under
  * `--import tsx`, which costs each thread (re)start its own tsx setup for a task module that is plain JS
  * already: the loader flags are left out, and with them the V8 options Node would refuse.
@@ -130,8 +130,8 @@ function threadExecArgv(): string[] | undefined {
     )
       i++;
     else if (/^--(import|require|loader|experimental-loader)=/.test(a)) continue;
-    else if (/^--(max[-_](semi|old)[-_]space[-_]size|trace[-_]gc)/.test(a)) {
-      if (/^--max/.test(a) && !a.includes('=')) i++;
+    else if (/^--((max|min)[-_](semi|old)[-_]space[-_]size|trace[-_]gc)/.test(a)) {
+      if (/^--m(ax|in)/.test(a) && !a.includes('=')) i++;
     } else out.push(a);
   }
   return out;
