@@ -41,7 +41,7 @@ import {
 } from './lib/load.js';
 import type { OpenLoopResult } from './lib/open-loop.js';
 import { type PolicyVariant, writePolicyFiles } from './lib/policies.js';
-import { rssSampler, signalTree, treeCpuSeconds } from './lib/proc.js';
+import { type MemoryPeak, rssSampler, signalTree, treeCpuSeconds } from './lib/proc.js';
 import {
   type BenchResults,
   type ContestantResult,
@@ -273,6 +273,12 @@ async function alone<T>(up: Map<ContestantName, Running>, r: Running, fn: () => 
   }
 }
 
+/** The memory peak with the larger RSS sum (its unique and PSS figures come from the same sample). */
+function higherPeak(a: MemoryPeak | undefined, b: MemoryPeak): MemoryPeak {
+  if (a === undefined) return b;
+  return { ...(b.peakMb > a.peakMb ? b : a), peakPssMb: Math.max(a.peakPssMb, b.peakPssMb) };
+}
+
 // A contestant left running would skew whatever runs next on this machine: stop them on ^C too.
 const running = new Set<Running>();
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
@@ -394,31 +400,52 @@ async function main(): Promise<void> {
         .join(' ')}`,
   );
 
-  // One contestant's seed-set measurements: saturation (median of reps), latency curve, bodies, new connections.
-  const measureSeed = async (r: Running, res: ContestantResult): Promise<void> => {
-    // Warm-up (JIT, allocator, Go's GC pacing): not recorded.
-    await wrkStep(r, 'warm-up, 32 conns', bodyFile('review-2k.json'), Math.max(1, plan.warmupS));
-    const rss = rssSampler(r.process.child.pid!);
-    const reps: number[] = [];
-    const cpu: number[] = [];
-    for (let i = 0; i < plan.reps; i++) {
-      const w = await wrkStep(
-        r,
-        `saturation 2 KB, 32 conns, rep ${i + 1}/${plan.reps}`,
-        bodyFile('review-2k.json'),
-        plan.saturationS,
+  // Saturation, repetition by repetition across the contestants (bare 1, parse 1, …, bare 2, …): a machine
+  // whose speed drifts over the minutes a phase takes then moves every contestant's median alike, and the
+  // ratios stay fair. Memory is sampled during these runs only.
+  const saturate = async (up: Map<ContestantName, Running>): Promise<void> => {
+    const reps = new Map<ContestantName, { rps: number[]; cpu: number[]; rss?: MemoryPeak }>();
+    for (const [n, r] of up) {
+      // Warm-up (JIT, allocator, Go's GC pacing): not recorded.
+      await alone(up, r, () =>
+        wrkStep(r, 'warm-up, 32 conns', bodyFile('review-2k.json'), Math.max(1, plan.warmupS)),
       );
-      reps.push(w.rps);
-      cpu.push(w.cpuUsPerRequest);
-      res.errors = (res.errors ?? 0) + w.errors;
+      reps.set(n, { rps: [], cpu: [] });
     }
-    res.saturation = { rps: median(reps), reps, cpuUsPerRequest: median(cpu) };
-    // Not sampled during the latency runs: reading a process's smaps and pagemap holds its memory-map lock
-    // for milliseconds, stalling its GC, and that showed up as multi-ms tails in the p99 being measured.
-    res.rssMb = rss.stop();
+    for (let i = 0; i < plan.reps; i++) {
+      for (const [n, r] of up) {
+        const mine = reps.get(n)!;
+        await alone(up, r, async () => {
+          const rss = rssSampler(r.process.child.pid!);
+          try {
+            const w = await wrkStep(
+              r,
+              `saturation 2 KB, 32 conns, rep ${i + 1}/${plan.reps}`,
+              bodyFile('review-2k.json'),
+              plan.saturationS,
+            );
+            mine.rps.push(w.rps);
+            mine.cpu.push(w.cpuUsPerRequest);
+            results[n]!.errors = (results[n]!.errors ?? 0) + w.errors;
+          } finally {
+            mine.rss = higherPeak(mine.rss, rss.stop());
+          }
+        });
+      }
+    }
+    for (const [n, m] of reps) {
+      results[n]!.saturation = { rps: median(m.rps), reps: m.rps, cpuUsPerRequest: median(m.cpu) };
+      if (m.rss !== undefined) results[n]!.rssMb = m.rss;
+    }
+  };
+
+  // The rest of one contestant's seed-set measurements: latency curve, bodies, new connections.
+  const measureSeed = async (r: Running, res: ContestantResult): Promise<void> => {
+    const max = res.saturation?.rps ?? 0;
+    if (max <= 0) return;
     res.latency = [];
     for (const f of plan.fractions) {
-      const o = await latencyStep(r, f * res.saturation.rps, `${Math.round(f * 100)} % of own max`);
+      const o = await latencyStep(r, f * max, `${Math.round(f * 100)} % of own max`);
       res.latency.push({ fraction: f, ...o });
     }
     const all = rssSampler(r.process.child.pid!);
@@ -443,10 +470,12 @@ async function main(): Promise<void> {
     res.rssPeakAllMb = all.stop();
   };
 
-  // Phase 1, one contestant at a time: saturation (median of reps), latency curve, bodies, new connections.
+  // Phase 1: saturation (interleaved repetitions), then one contestant at a time: latency curve, bodies,
+  // new connections.
   let up = await startAll('seed', results, names, true);
   let commonRate = 0;
   try {
+    await saturate(up);
     for (const [n, r] of up) {
       await alone(up, r, () => measureSeed(r, results[n]!));
     }
@@ -510,7 +539,7 @@ async function main(): Promise<void> {
       serverCpus: serverCpus ?? 'not pinned',
       loadCpus: loadCpus ?? 'not pinned',
       tls: certs.description,
-      saturation: `wrk -t${wrkThreads} -c32, ${plan.saturationS} s × ${plan.reps}`,
+      saturation: `wrk -t${wrkThreads} -c32, ${plan.saturationS} s × ${plan.reps}${plan.reps > 1 ? ', repetitions interleaved across contestants' : ''}`,
       servers:
         'all contestants of a phase are started together; the others are frozen (SIGSTOP) while one is measured',
       latency: `open-loop constant rate (${generatorName(generator)}), 25 keep-alive conns, ${plan.latencyS} s after ${plan.warmupS} s warm-up`,
