@@ -41,7 +41,7 @@ import {
 } from './lib/load.js';
 import type { OpenLoopResult } from './lib/open-loop.js';
 import { type PolicyVariant, writePolicyFiles } from './lib/policies.js';
-import { type MemoryPeak, rssSampler, signalTree, treeCpuSeconds } from './lib/proc.js';
+import { cpuBusy, type MemoryPeak, rssSampler, signalTree, treeCpuSeconds } from './lib/proc.js';
 import {
   type BenchResults,
   type ContestantResult,
@@ -355,10 +355,14 @@ async function main(): Promise<void> {
   const results: Record<string, ContestantResult> = {};
   for (const n of names) results[n] = { name: n };
   const notes: string[] = [];
-  const busy = loadavg()[0]!;
-  if (busy > nCpu * 0.5) {
+  // What else runs now (3 s of /proc/stat; the load average also remembers the last minute, a previous
+  // run included).
+  const busy = await cpuBusy(3000);
+  if (busy === undefined ? loadavg()[0]! > nCpu * 0.5 : busy > 0.25) {
     notes.push(
-      `the machine was busy: load average ${busy.toFixed(1)} on ${nCpu} cpus at the start, so these figures are noise, not a measurement`,
+      busy === undefined
+        ? `the machine was busy: load average ${loadavg()[0]!.toFixed(1)} on ${nCpu} cpus at the start, so these figures are noise, not a measurement`
+        : `the machine was busy: other processes used ${Math.round(busy * 100)} % of its ${nCpu} cpus in the 3 s before the start, so these figures are noise, not a measurement`,
     );
   }
   // The latency generator: the Go one (built on demand), or the Node one with the reason.
@@ -549,6 +553,7 @@ async function main(): Promise<void> {
         fifty: `${policies.fifty.bindingCount} bindings (${policies.fifty.applying} apply to the benchmark Pod)`,
         podsecurity: `${policies.podsecurity.bindingCount} bindings of the Pod-security policies in rules/ (${policies.podsecurity.applying} apply)`,
       },
+      ...(busy !== undefined ? { cpuBusyAtStart: Math.round(busy * 100) / 100 } : {}),
       loadAverageAtEnd: loadavg().map((x) => Math.round(x * 100) / 100),
     },
     notes,

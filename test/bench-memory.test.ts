@@ -1,12 +1,13 @@
 // The harness's view of a contestant's process tree (bench/lib/proc.ts), on real processes: a parent node
-// process with a child node process. Memory figures (the two share node's code pages), and freezing the
-// tree while another contestant is measured.
+// process with a child node process. Memory figures (the two share node's code pages), freezing the tree
+// while another contestant is measured, and how busy the machine is before a run.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { test } from 'node:test';
-import { descendants, signalTree, startProcess, stopProcess, treeRssMb } from '../bench/lib/proc.js';
+import { cpuBusy, descendants, signalTree, startProcess, stopProcess, treeRssMb } from '../bench/lib/proc.js';
 
 test('shared pages count once in uniqueMb, in every process in mb', async (t) => {
   const parent = spawn(
@@ -78,4 +79,16 @@ test('signalTree freezes and thaws the whole tree; stopProcess ends a frozen tre
   // SIGTERM alone would wait for the grace period (a stopped process does not act on it) and end in SIGKILL.
   await stopProcess(p, 10_000);
   assert.deepEqual(await p.exited, { code: null, signal: 'SIGTERM' });
+});
+
+test('cpuBusy sees processes that keep every cpu busy', async (t) => {
+  const idle = await cpuBusy(200);
+  assert.ok(idle !== undefined && idle >= 0 && idle <= 1, String(idle));
+  const spinners = Array.from({ length: availableParallelism() }, () =>
+    startProcess(process.execPath, ['-e', 'const end = Date.now() + 5000; while (Date.now() < end);']),
+  );
+  t.after(() => Promise.all(spinners.map((p) => stopProcess(p, 500))));
+  await new Promise((r) => setTimeout(r, 300)); // let them start
+  const busy = await cpuBusy(500);
+  assert.ok(busy !== undefined && busy > 0.6, `one spinning process per cpu: ${busy}`);
 });

@@ -364,3 +364,28 @@ export function treeCpuSeconds(pid: number): number {
   }
   return ticks / 100;
 }
+
+/** Jiffies of the machine's CPUs from /proc/stat: total, and idle (idle + iowait). */
+function cpuJiffies(): { total: number; idle: number } | undefined {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n')[0]!;
+    const f = line.trim().split(/\s+/).slice(1).map(Number);
+    // user nice system idle iowait irq softirq steal (guest time is already in user)
+    const total = f.slice(0, 8).reduce((a, b) => a + b, 0);
+    return { total, idle: (f[3] ?? 0) + (f[4] ?? 0) };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * How busy the machine's CPUs are right now (0–1, over `ms`), from /proc/stat; undefined where there is
+ * none. Unlike the load average, this does not remember the last minute (a previous bench run, say).
+ */
+export async function cpuBusy(ms: number): Promise<number | undefined> {
+  const a = cpuJiffies();
+  await new Promise((r) => setTimeout(r, ms));
+  const b = cpuJiffies();
+  if (a === undefined || b === undefined || b.total <= a.total) return undefined;
+  return 1 - (b.idle - a.idle) / (b.total - a.total);
+}

@@ -139,6 +139,9 @@ export function renderMarkdown(r: BenchResults): string {
   lines.push(
     `Server pinned to cpu ${r.setup.serverCpus}, load generators to cpu ${r.setup.loadCpus}. TLS: ${r.setup.tls}. ` +
       `Saturation: ${r.setup.saturation}. Latency: ${r.setup.latency}. ` +
+      (typeof r.setup.cpuBusyAtStart === 'number'
+        ? `CPUs busy with other work in the 3 s before the start: ${Math.round(r.setup.cpuBusyAtStart * 100)} %. `
+        : '') +
       `Load average at the end: ${(r.setup.loadAverageAtEnd as number[]).join(' ')}.`,
     '',
   );
