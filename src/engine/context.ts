@@ -36,13 +36,14 @@ function prefixed<T extends { path: string }>(items: T[], prefix: string): T[] {
  * template views. Only for validation, where nothing changes the objects between policies.
  */
 export class RequestMemo {
-  private readonly byObject = new Map<object, Map<string, unknown>>();
+  /** Keys are strings, or an object standing for itself (a template path: no key string per lookup). */
+  private readonly byObject = new Map<object, Map<string | object, unknown>>();
 
-  get<T>(object: object, key: string): T | undefined {
+  get<T>(object: object, key: string | object): T | undefined {
     return this.byObject.get(object)?.get(key) as T | undefined;
   }
 
-  set<T>(object: object, key: string, value: T): T {
+  set<T>(object: object, key: string | object, value: T): T {
     let values = this.byObject.get(object);
     if (values === undefined) {
       values = new Map();
@@ -53,16 +54,18 @@ export class RequestMemo {
   }
 }
 
-/** templateAsPod, once per request, object and template path when there is a memo. */
+/**
+ * templateAsPod, once per request, object and template path when there is a memo. The path array is the
+ * key: candidates carry the shared POD_TEMPLATE_PATHS entries, so bindings of one kind find each other's.
+ */
 export function templateView(
   memo: RequestMemo | undefined,
   object: KubeObject | null,
   path: readonly string[],
 ): KubeObject | null {
   if (memo === undefined || object === null) return templateAsPod(object, path);
-  const key = `template:${path.join('.')}`;
-  const view = memo.get<KubeObject | null>(object, key);
-  return view !== undefined ? view : memo.set(object, key, templateAsPod(object, path));
+  const view = memo.get<KubeObject | null>(object, path);
+  return view !== undefined ? view : memo.set(object, path, templateAsPod(object, path));
 }
 
 /** Entries shared by every binding of a request: frozen, so one policy cannot change what the next sees. */
