@@ -320,7 +320,8 @@ export async function startPrimary(
  * config unless the flags already name one. Request garbage dies young: a small young generation is
  * scavenged as fast as a large one and keeps the worker's resident memory down. The minimum is set too:
  * V8 starts at 1 MB and grows a semi-space only when much survives, which request garbage never does, so
- * pool threads stayed at 1 MB and scavenged twice as often (2.5 % fewer requests per second on one core).
+ * pool threads stayed at 1 MB and scavenged twice as often (1–2 % more CPU per request on one core,
+ * about this machine's noise).
  * V8 flags are per process: the pool threads start at the same size.
  */
 export function workerExecArgv(base: readonly string[], semiSpaceMb: number): string[] {
