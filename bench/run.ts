@@ -358,12 +358,13 @@ async function main(): Promise<void> {
   // What else runs now (3 s of /proc/stat; the load average also remembers the last minute, a previous
   // run included).
   const busy = await cpuBusy(3000);
-  if (busy === undefined ? loadavg()[0]! > nCpu * 0.5 : busy > 0.25) {
-    notes.push(
+  const load = loadavg()[0]!;
+  if (busy === undefined ? load > nCpu * 0.5 : busy > 0.25) {
+    const what =
       busy === undefined
-        ? `the machine was busy: load average ${loadavg()[0]!.toFixed(1)} on ${nCpu} cpus at the start, so these figures are noise, not a measurement`
-        : `the machine was busy: other processes used ${Math.round(busy * 100)} % of its ${nCpu} cpus in the 3 s before the start, so these figures are noise, not a measurement`,
-    );
+        ? `load average ${load.toFixed(1)} on ${nCpu} cpus at the start`
+        : `other processes used ${Math.round(busy * 100)} % of its ${nCpu} cpus in the 3 s before the start`;
+    notes.push(`the machine was busy: ${what}, so these figures are noise, not a measurement`);
   }
   // The latency generator: the Go one (built on demand), or the Node one with the reason.
   const generator = latencyGenerator(benchDir);
@@ -443,12 +444,12 @@ async function main(): Promise<void> {
     }
   };
 
-  // The rest of one contestant's seed-set measurements: latency curve, bodies, new connections.
-  const measureSeed = async (r: Running, res: ContestantResult): Promise<void> => {
+  // The rest of one contestant's seed-set measurements: latency curve (at fractions of its own maximum,
+  // so none without one), bodies, new connections.
+  const measureAfterSaturation = async (r: Running, res: ContestantResult): Promise<void> => {
     const max = res.saturation?.rps ?? 0;
-    if (max <= 0) return;
     res.latency = [];
-    for (const f of plan.fractions) {
+    for (const f of max > 0 ? plan.fractions : []) {
       const o = await latencyStep(r, f * max, `${Math.round(f * 100)} % of own max`);
       res.latency.push({ fraction: f, ...o });
     }
@@ -481,7 +482,7 @@ async function main(): Promise<void> {
   try {
     await saturate(up);
     for (const [n, r] of up) {
-      await alone(up, r, () => measureSeed(r, results[n]!));
+      await alone(up, r, () => measureAfterSaturation(r, results[n]!));
     }
 
     // Phase 2: latency at one common rate that every contestant sustains (70 % of the slowest one's max).

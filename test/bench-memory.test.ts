@@ -9,18 +9,17 @@ import { availableParallelism } from 'node:os';
 import { test } from 'node:test';
 import { cpuBusy, descendants, signalTree, startProcess, stopProcess, treeRssMb } from '../bench/lib/proc.js';
 
+/** A node process that starts a child node process and prints `up` once the child is spawned. */
+const PARENT_WITH_CHILD = [
+  '-e',
+  `const { spawn } = require('node:child_process');
+   const c = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+   c.on('spawn', () => console.log('up'));
+   setInterval(() => {}, 1000);`,
+];
+
 test('shared pages count once in uniqueMb, in every process in mb', async (t) => {
-  const parent = spawn(
-    process.execPath,
-    [
-      '-e',
-      `const { spawn } = require('node:child_process');
-       const c = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
-       c.on('spawn', () => console.log('up'));
-       setInterval(() => {}, 1000);`,
-    ],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  );
+  const parent = spawn(process.execPath, PARENT_WITH_CHILD, { stdio: ['ignore', 'pipe', 'inherit'] });
   t.after(() => {
     for (const p of descendants(parent.pid!)) process.kill(p, 'SIGKILL');
     parent.kill('SIGKILL');
@@ -59,13 +58,7 @@ async function until(what: string, ok: () => boolean): Promise<void> {
 }
 
 test('signalTree freezes and thaws the whole tree; stopProcess ends a frozen tree', async (t) => {
-  const p = startProcess(process.execPath, [
-    '-e',
-    `const { spawn } = require('node:child_process');
-     const c = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
-     c.on('spawn', () => console.log('up'));
-     setInterval(() => {}, 1000);`,
-  ]);
+  const p = startProcess(process.execPath, PARENT_WITH_CHILD);
   t.after(() => stopProcess(p, 500));
   await once(p.child.stdout!, 'data');
   const pids = [p.child.pid!, ...descendants(p.child.pid!)];

@@ -45,19 +45,13 @@ export function startProcess(
 export async function stopProcess(p: Started, graceMs = 5000): Promise<void> {
   if (p.child.exitCode !== null || p.child.signalCode !== null) return;
   const pids = [p.child.pid!, ...descendants(p.child.pid!)];
-  signalTree(p, 'SIGCONT'); // a frozen process would not act on SIGTERM
+  signalPids(pids, 'SIGCONT'); // a frozen process would not act on SIGTERM
   p.child.kill('SIGTERM');
   const timer = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), graceMs).unref());
   if ((await Promise.race([p.exited, timer])) === 'timeout') p.child.kill('SIGKILL');
   await p.exited;
   // Children that outlived their parent (a primary killed before its workers): end them by pid.
-  for (const pid of pids.slice(1)) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
+  signalPids(pids.slice(1), 'SIGKILL');
 }
 
 /**
@@ -68,9 +62,12 @@ export async function stopProcess(p: Started, graceMs = 5000): Promise<void> {
  */
 export function signalTree(p: Started, signal: 'SIGSTOP' | 'SIGCONT'): void {
   if (p.child.exitCode !== null || p.child.signalCode !== null) return;
-  // Parents first on SIGSTOP so none forks a child that escapes; children first on SIGCONT for symmetry.
-  const pids = [p.child.pid!, ...descendants(p.child.pid!)];
-  for (const pid of signal === 'SIGSTOP' ? pids : pids.reverse()) {
+  signalPids([p.child.pid!, ...descendants(p.child.pid!)], signal);
+}
+
+/** Signal each pid that is still there; parents first, so that SIGSTOP leaves no child forked meanwhile. */
+function signalPids(pids: readonly number[], signal: NodeJS.Signals): void {
+  for (const pid of pids) {
     try {
       process.kill(pid, signal);
     } catch {

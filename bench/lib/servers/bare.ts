@@ -18,11 +18,12 @@ const { values } = parseArgs({
 if (values.cert === undefined || values.key === undefined)
   throw new Error('bare: --cert and --key are required');
 
-const RESPONSE = JSON.stringify({
-  apiVersion: 'admission.k8s.io/v1',
-  kind: 'AdmissionReview',
-  response: { uid: '00000000-0000-4000-8000-000000002048', allowed: true },
-});
+/** An AdmissionReview allowing the request `uid` (a template: this is the ceiling, per request for parse). */
+function allowing(uid: string): string {
+  return `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":${JSON.stringify(uid)},"allowed":true}}`;
+}
+
+const RESPONSE = allowing('00000000-0000-4000-8000-000000002048');
 
 const decoder = new TextDecoder();
 const parse = values.parse === true;
@@ -30,8 +31,7 @@ const parse = values.parse === true;
 /** The response for a parsed body: the same bytes as RESPONSE when the uid is the same length. */
 function answer(body: Buffer): string {
   const doc = JSON.parse(decoder.decode(body)) as { request?: { uid?: unknown } };
-  const uid = typeof doc.request?.uid === 'string' ? doc.request.uid : '';
-  return `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":${JSON.stringify(uid)},"allowed":true}}`;
+  return allowing(typeof doc.request?.uid === 'string' ? doc.request.uid : '');
 }
 
 const app = uWS.SSLApp({ cert_file_name: values.cert, key_file_name: values.key });
