@@ -168,6 +168,14 @@ describe('bench harness', () => {
       assert.equal(c.commonRate.non2xx, 0);
       assert.equal(l.generator, results.setup.generator, `${name}: the latency run used another generator`);
       assert.equal(typeof l.generatorLagP99Ms, 'number');
+      // Smoke runs the goals' latency points twice, interleaved; the higher-p99 run of two stands.
+      for (const point of [l, c.commonRate]) {
+        assert.equal(point.reps?.length, 2, `${name}: ${JSON.stringify(point.reps)}`);
+        assert.equal(point.latencyMs.p99, Math.max(...point.reps.map((x: { p99: number }) => x.p99)));
+        for (const rep of point.reps) {
+          assert.ok(rep.stealMs.server >= 0 && rep.stealMs.load >= 0, JSON.stringify(rep));
+        }
+      }
       // HdrHistogram percentiles are the top of their bucket (3 significant digits): up to 0.1 % above max.
       const { p50, p99, max } = l.latencyMs;
       assert.ok(

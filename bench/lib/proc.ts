@@ -386,3 +386,44 @@ export async function cpuBusy(ms: number): Promise<number | undefined> {
   if (a === undefined || b === undefined || b.total <= a.total) return undefined;
   return 1 - (b.idle - a.idle) / (b.total - a.total);
 }
+
+/** The CPUs of a taskset list ("0", "0,2-3"). */
+export function cpuList(list: string): number[] {
+  const out: number[] = [];
+  for (const part of list.split(',')) {
+    const m = /^\s*(\d+)(?:-(\d+))?\s*$/.exec(part);
+    if (m === null) throw new Error(`not a CPU list: ${JSON.stringify(list)}`);
+    const a = Number(m[1]);
+    const b = m[2] === undefined ? a : Number(m[2]);
+    for (let c = a; c <= b; c++) out.push(c);
+  }
+  return out;
+}
+
+/**
+ * Steal time of some CPUs so far, in ms (/proc/stat, clock ticks of 10 ms): time the hypervisor ran
+ * something else while these virtual CPUs had work. Undefined where /proc/stat has no steal column.
+ */
+export function stealMs(cpus: readonly number[], stat = readProcStat()): number | undefined {
+  if (stat === undefined) return undefined;
+  const wanted = new Set(cpus.map((c) => `cpu${c}`));
+  let ticks = 0;
+  let seen = 0;
+  for (const line of stat.split('\n')) {
+    const f = line.trim().split(/\s+/);
+    if (!wanted.has(f[0]!)) continue;
+    // cpuN user nice system idle iowait irq softirq steal …
+    if (f.length < 9) return undefined;
+    ticks += Number(f[8]);
+    seen++;
+  }
+  return seen === wanted.size ? ticks * 10 : undefined;
+}
+
+function readProcStat(): string | undefined {
+  try {
+    return readFileSync('/proc/stat', 'utf8');
+  } catch {
+    return undefined;
+  }
+}

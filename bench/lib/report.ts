@@ -14,8 +14,8 @@ export interface ContestantResult {
   /** Saturation throughput, 2 KB bodies, 32 connections: median and each repetition. */
   saturation?: { rps: number; reps: number[]; cpuUsPerRequest: number };
   /** Latency at fractions of its own maximum (open loop, 25 connections). */
-  latency?: (OpenLoopResult & { fraction: number })[];
-  commonRate?: OpenLoopResult;
+  latency?: (LatencyPoint & { fraction: number })[];
+  commonRate?: LatencyPoint;
   bodies?: Partial<Record<'20k' | '1m', { rps: number; p99Ms: number; errors: number }>>;
   connectionsPerS?: number;
   /** Peak RSS of the whole process tree during the 2 KB runs. */
@@ -26,6 +26,43 @@ export interface ContestantResult {
   fifty?: { rps: number; p99Ms?: number };
   /** 50 bindings of the Pod-security policies in rules/ (Tollgate only). */
   podsecurity?: { rps: number; p99Ms?: number };
+}
+
+/** One latency run, with the CPU time the hypervisor stole from the server's and the load's CPUs meanwhile. */
+export type LatencyRun = OpenLoopResult & { stealMs?: { server: number; load: number } };
+
+/** One repetition of a latency point, in short. */
+export interface LatencyRep {
+  achievedRps: number;
+  p50: number;
+  p99: number;
+  p999: number;
+  max: number;
+  stealMs?: { server: number; load: number };
+}
+
+/**
+ * A latency point: the repetition with the median p99 (the higher middle one of an even count) stands for
+ * it, so one stall of the machine (they reach 100 ms here, see bench/README.md) moves no figure; `reps`
+ * holds every repetition, in the order run.
+ */
+export type LatencyPoint = LatencyRun & { reps?: LatencyRep[] };
+
+export function medianRun(runs: readonly LatencyRun[]): LatencyPoint {
+  if (runs.length === 0) throw new Error('medianRun: no runs');
+  const chosen = [...runs].sort((a, b) => a.latencyMs.p99 - b.latencyMs.p99)[Math.floor(runs.length / 2)]!;
+  if (runs.length === 1) return chosen;
+  return {
+    ...chosen,
+    reps: runs.map((o) => ({
+      achievedRps: o.achievedRps,
+      p50: o.latencyMs.p50,
+      p99: o.latencyMs.p99,
+      p999: o.latencyMs.p999,
+      max: o.latencyMs.max,
+      ...(o.stealMs ? { stealMs: o.stealMs } : {}),
+    })),
+  };
 }
 
 export interface Goal {
@@ -100,15 +137,23 @@ export function evaluateGoals(r: BenchResults): Goal[] {
   goals.push(bareGoal);
   goals.push(ratioGoal('tollgate/inline throughput ≥ 0.85', r.ratios.tollgate_vs_inline, 0.85, 'inline'));
   const p99 = r.p99_ms.tollgate ?? null;
-  goals.push(
-    p99 === null
-      ? { goal: 'tollgate p99 ≤ 2 ms at 25 conns, 70 % load', status: 'n/a', detail: why(t, 'tollgate') }
-      : {
-          goal: 'tollgate p99 ≤ 2 ms at 25 conns, 70 % load',
-          status: p99 <= 2 ? 'pass' : 'miss',
-          detail: `p99 ${p99} ms`,
-        },
-  );
+  const bareP99 = r.p99_ms.bare ?? null;
+  const p99Goal = 'tollgate p99 ≤ 2 ms at 25 conns, 70 % load, and within 1 ms of bare';
+  if (p99 === null) goals.push({ goal: p99Goal, status: 'n/a', detail: why(t, 'tollgate') });
+  else {
+    const reps = t?.latency?.find((x) => x.fraction === 0.7)?.reps;
+    const over = bareP99 === null ? null : Math.round((p99 - bareP99) * 1000) / 1000;
+    goals.push({
+      goal: p99Goal,
+      status: p99 <= 2 && (over === null || over <= 1) ? 'pass' : 'miss',
+      detail:
+        `p99 ${p99} ms` +
+        (reps ? ` (the median of ${reps.length} runs: ${reps.map((x) => x.p99).join(', ')})` : '') +
+        (over === null
+          ? `; bare not measured, so only the 2 ms bound is judged`
+          : `; bare ${bareP99} ms at its own 70 %, tollgate ${over >= 0 ? '+' : ''}${over} ms`),
+    });
+  }
   // Judged on the tree's resident pages counted once (pagemap) when the harness can see them: summed RSS
   // counts node's own ~40 MB of code once per process. Both are shown.
   const rss = r.rss_mb.tollgate ?? null;
@@ -127,6 +172,9 @@ export function evaluateGoals(r: BenchResults): Goal[] {
   );
   return goals;
 }
+
+/** The p99 of each repetition, when there were several: " (1.9, 2.3, 1.7)". */
+const repsOf = (p: LatencyPoint) => (p.reps ? ` (${p.reps.map((x) => x.p99).join(', ')})` : '');
 
 const fmt = (x: number | undefined | null, digits = 0) =>
   x === undefined || x === null ? '–' : x.toLocaleString('en-US', { maximumFractionDigits: digits });
@@ -160,8 +208,8 @@ export function renderMarkdown(r: BenchResults): string {
     lines.push(
       `| ${c.name} | ${fmt(c.saturation?.rps)} | ${c.saturation?.reps.map((x) => fmt(x)).join(', ') ?? '–'} | ` +
         `${fmt(c.saturation?.cpuUsPerRequest)} | ` +
-        `${l70 ? `${l70.latencyMs.p50} / ${l70.latencyMs.p99} / ${l70.latencyMs.p999}` : '–'} | ` +
-        `${fmt(c.commonRate?.latencyMs.p99, 3)} | ${fmt(c.bodies?.['20k']?.rps)} | ${fmt(c.bodies?.['1m']?.rps)} | ` +
+        `${l70 ? `${l70.latencyMs.p50} / ${l70.latencyMs.p99} / ${l70.latencyMs.p999}${repsOf(l70)}` : '–'} | ` +
+        `${fmt(c.commonRate?.latencyMs.p99, 3)}${c.commonRate ? repsOf(c.commonRate) : ''} | ${fmt(c.bodies?.['20k']?.rps)} | ${fmt(c.bodies?.['1m']?.rps)} | ` +
         `${fmt(c.connectionsPerS)} | ${fmt(c.rssMb?.peakMb, 1)} / ${fmt(c.rssPeakAllMb?.peakMb, 1)}; ${fmt(c.rssMb?.peakPssMb, 1)}; ${fmt(c.rssMb?.peakUniqueMb, 1)} | ` +
         `${c.fifty ? `${fmt(c.fifty.rps)}, ${fmt(c.fifty.p99Ms, 3)}` : '–'} | ` +
         `${c.podsecurity ? `${fmt(c.podsecurity.rps)}, ${fmt(c.podsecurity.p99Ms, 3)}` : '–'} |`,
@@ -180,6 +228,26 @@ export function renderMarkdown(r: BenchResults): string {
       `Latency generator: ${go ? 'go (bench/loadgen)' : 'node (lib/open-loop.ts)'}. Its own lag ` +
         `(${go ? 'how late it handed a due request to a free connection' : 'how late it noticed a request was due'}), ` +
         `worst p99 over each contestant's latency runs: ${lags.join(', ')}.`,
+    );
+  }
+  const stolen = rows
+    .map((c) => {
+      const runs = [...(c.latency ?? []), ...(c.commonRate ? [c.commonRate] : [])].flatMap((o) =>
+        o.reps ? o.reps.map((x) => x.stealMs) : [o.stealMs],
+      );
+      const known = runs.filter((x) => x !== undefined);
+      if (known.length === 0) return '';
+      const server = known.reduce((a, x) => a + x.server, 0);
+      const load = known.reduce((a, x) => a + x.load, 0);
+      return `${c.name} ${server} / ${load} ms`;
+    })
+    .filter((x) => x);
+  if (stolen.length > 0) {
+    lines.push(
+      '',
+      'CPU time the hypervisor stole during the latency runs (server cpu / load cpu, summed over the runs): ' +
+        `${stolen.join(', ')}. Figures at 70 % and at the common rate are the run with the median p99; ` +
+        "every run's p99 is in brackets.",
     );
   }
   for (const n of r.notes) lines.push('', `Note: ${n}`);
