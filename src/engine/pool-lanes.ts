@@ -249,6 +249,10 @@ export class ThreadGroup {
   }
 
   private onMessage(lane: Lane, m: FromLane): void {
+    if (m instanceof ArrayBuffer) {
+      this.batchDone(lane, m);
+      return;
+    }
     switch (m.type) {
       case 'ready':
         if (lane.ended) return;
@@ -262,18 +266,9 @@ export class ThreadGroup {
           }
         } else this.events.ready();
         break;
-      case 'batch-done': {
-        const jobs = lane.batch;
-        if (lane.ended || jobs === undefined) return;
-        lane.batch = undefined;
-        this.busyMs += now() - lane.batchStart;
-        // Counts of a batch whose answers are ignored (above) are dropped with them: those requests
-        // were answered, and counted, by the watchdog or another thread.
-        if (m.metrics !== undefined) this.events.metrics(m.metrics);
-        this.events.answer(lane, jobs, m);
-        this.checkIdle();
+      case 'batch-done':
+        this.batchDone(lane, m);
         break;
-      }
       case 'metrics':
         this.events.metrics(m.metrics);
         for (const done of lane.flushed.splice(0)) done();
@@ -281,6 +276,18 @@ export class ThreadGroup {
       default:
         unexpected(m);
     }
+  }
+
+  private batchDone(lane: Lane, m: BatchAnswer): void {
+    const jobs = lane.batch;
+    if (lane.ended || jobs === undefined) return;
+    lane.batch = undefined;
+    this.busyMs += now() - lane.batchStart;
+    // Counts of a batch whose answers are ignored (above) are dropped with them: those requests were
+    // answered, and counted, by the watchdog or another thread.
+    if (!(m instanceof ArrayBuffer) && m.metrics !== undefined) this.events.metrics(m.metrics);
+    this.events.answer(lane, jobs, m);
+    this.checkIdle();
   }
 
   /** The serve task ended: stopped by us, killed by the watchdog (aborted), or the thread died. */
@@ -326,7 +333,7 @@ export class ThreadGroup {
     lane.batch = jobs;
     lane.batchStart = now();
     Atomics.store(lane.cells, Progress.ITEM, -1);
-    lane.port.postMessage(task satisfies ToLane, [task.bytes]);
+    lane.port.postMessage(task satisfies ToLane, [task]);
   }
 
   /** Stop a stuck thread: piscina terminates it when its serve task is aborted, and starts another. */

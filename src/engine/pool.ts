@@ -74,10 +74,13 @@ import {
   type BatchAnswer,
   BatchField,
   type BindingSummary,
+  batchHeadBytes,
   type DecisionDetail,
   ENDPOINTS,
   now,
   Progress,
+  type ReplyNote,
+  readAnswers,
 } from '../ipc/thread-messages.js';
 import {
   countEvaluation,
@@ -91,7 +94,7 @@ import type { LoadOptions } from './engine.js';
 import { failureReply, unavailable } from './failure-reply.js';
 import { type GroupEvents, type Job, type Lane, ThreadGroup } from './pool-lanes.js';
 import { type Engine, type EngineReply, type EngineRequest, errorReply } from './reply.js';
-import type { PolicySetSource } from './types.js';
+import type { Decision, PolicySetSource } from './types.js';
 
 export interface PoolOptions {
   /** Threads in the pool (default 1: one server worker per core, each with its own pool). */
@@ -141,14 +144,36 @@ export interface PoolStats {
 
 type Resolved = Required<Omit<PoolOptions, 'resourceLimits'>> & { readonly resourceLimits: ResourceLimits };
 
-/** Replies by item index, from the flat arrays a thread answers with. */
-function replyAt(a: BatchAnswer, i: number, note: BatchAnswer['notes'][number] | undefined): EngineReply {
-  const status = a.statuses[i]!;
-  const body = a.bodies[i]!;
-  if (note === undefined) return { status, body };
-  const reply: { -readonly [K in keyof EngineReply]: EngineReply[K] } = { status, body };
-  if (note.decision !== undefined) reply.decision = note.decision;
-  if (note.error !== undefined) reply.error = note.error;
+const decoder = new TextDecoder();
+
+/**
+ * A reply whose body is bytes of the thread's answer buffer: the server sends `bytes` as they are; `body`
+ * (tests, tools) is decoded on first use.
+ */
+class PooledReply implements EngineReply {
+  private text: string | undefined;
+  decision?: Decision;
+  error?: { readonly code: string; readonly message: string };
+  constructor(
+    readonly status: number,
+    readonly bytes: Uint8Array,
+  ) {}
+  get body(): string {
+    this.text ??= decoder.decode(this.bytes);
+    return this.text;
+  }
+}
+
+/** Replies by item index, from the answer buffer a thread sends (see encodeAnswers). */
+function replyAt(
+  statuses: Int32Array,
+  bodies: readonly Uint8Array[],
+  i: number,
+  note: ReplyNote | undefined,
+): EngineReply {
+  const reply = new PooledReply(statuses[i]!, bodies[i]!);
+  if (note?.decision !== undefined) reply.decision = note.decision;
+  if (note?.error !== undefined) reply.error = note.error;
   return reply;
 }
 
@@ -354,12 +379,13 @@ export class PoolEngine implements Engine {
   };
 
   private dispatch(lane: Lane, jobs: Job[]): void {
-    const headBytes = jobs.length * BATCH_FIELDS * 8;
+    const headBytes = batchHeadBytes(jobs.length);
     let total = headBytes;
     for (const j of jobs) total += j.body.byteLength;
     const bytes = new ArrayBuffer(total);
     const view = new Uint8Array(bytes);
-    const head = new Float64Array(bytes, 0, jobs.length * BATCH_FIELDS);
+    new Float64Array(bytes, 0, 1)[0] = jobs.length;
+    const head = new Float64Array(bytes, 8, jobs.length * BATCH_FIELDS);
     let offset = headBytes;
     for (let i = 0; i < jobs.length; i++) {
       const j = jobs[i]!;
@@ -372,20 +398,22 @@ export class PoolEngine implements Engine {
       offset += j.body.byteLength;
       j.attempts++;
     }
-    lane.group.send(lane, jobs, { type: 'batch', count: jobs.length, bytes });
+    lane.group.send(lane, jobs, bytes);
   }
 
   private onAnswer(lane: Lane, jobs: readonly Job[], a: BatchAnswer): void {
-    const notes = a.notes;
+    const noted = a instanceof ArrayBuffer ? undefined : a;
+    const { statuses, bodies } = readAnswers(noted?.bytes ?? (a as ArrayBuffer));
+    const notes = noted?.notes ?? [];
     let k = 0;
     for (let i = 0; i < jobs.length; i++) {
       const j = jobs[i]!;
-      if (i >= a.statuses.length) {
+      if (i >= statuses.length) {
         this.answer(j, errorReply(new Error('pool thread returned fewer replies than requests')));
         continue;
       }
       const note = notes[k]?.item === i ? notes[k++] : undefined;
-      this.answer(j, replyAt(a, i, note), true);
+      this.answer(j, replyAt(statuses, bodies, i, note), true);
     }
     if (lane.group === this.group && this.queue.length > 0) this.flush();
   }

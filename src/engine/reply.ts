@@ -21,6 +21,8 @@ export interface EngineReply {
   /** HTTP status: 200 with an AdmissionReview, or 4xx/5xx with a metav1.Status body. */
   readonly status: number;
   readonly body: string;
+  /** `body` as UTF-8, when the engine has it so (the pool's replies): what a server sends. */
+  readonly bytes?: Uint8Array;
   /** Present when a review was evaluated: what was decided, for logs and metrics. */
   readonly decision?: Decision;
   /** Present for 4xx/5xx: the error code. */

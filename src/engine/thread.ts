@@ -20,6 +20,7 @@ import {
   type BindingSummary,
   DURATION_BUCKETS,
   ENDPOINTS,
+  encodeAnswers,
   type FromLane,
   type FromThread,
   METRICS_FLUSH_MS,
@@ -266,11 +267,11 @@ function notable(r: EngineReply): boolean {
 
 async function runBatch(set: PolicySet, task: BatchTask): Promise<BatchAnswer> {
   const c = cells!;
-  const bytes = new Uint8Array(task.bytes);
-  const n = task.count;
-  const head = new Float64Array(task.bytes, 0, n * BATCH_FIELDS);
+  const bytes = new Uint8Array(task);
+  const n = new Float64Array(task, 0, 1)[0]!;
+  const head = new Float64Array(task, 8, n * BATCH_FIELDS);
   const statuses = new Int32Array(n);
-  const bodies: string[] = new Array<string>(n);
+  const bodies: string[] = [];
   const notes: ReplyNote[] = [];
   for (let i = 0; i < n; i++) {
     const h = i * BATCH_FIELDS;
@@ -287,7 +288,7 @@ async function runBatch(set: PolicySet, task: BatchTask): Promise<BatchAnswer> {
       timeoutMs: Math.max(1, Math.floor(deadline - now())),
     });
     statuses[i] = r.status;
-    bodies[i] = r.body;
+    bodies.push(r.body);
     tally?.count(endpoint, r);
     if (notable(r)) {
       const note: { -readonly [K in keyof ReplyNote]: ReplyNote[K] } = { item: i };
@@ -297,12 +298,13 @@ async function runBatch(set: PolicySet, task: BatchTask): Promise<BatchAnswer> {
     }
   }
   Atomics.store(c, Progress.ITEM, -1);
+  const answers = encodeAnswers(statuses, bodies);
   const t = now();
   if (tally?.pending === true && t - lastFlush >= METRICS_FLUSH_MS) {
     lastFlush = t;
-    return { type: 'batch-done', statuses, bodies, notes, metrics: tally.take() };
+    return { type: 'batch-done', bytes: answers, notes, metrics: tally.take() };
   }
-  return { type: 'batch-done', statuses, bodies, notes };
+  return notes.length === 0 ? answers : { type: 'batch-done', bytes: answers, notes };
 }
 
 /** Serve batches on the lane, one at a time (the owner sends the next only after the answer). */
@@ -325,20 +327,16 @@ function serve(task: ServeTask): Promise<FromThread> {
   };
   return new Promise((resolve) => {
     port.on('message', (m: ToLane) => {
-      switch (m.type) {
-        case 'batch':
-          void runBatch(set, m).then((a) => {
-            port.postMessage(a, [a.statuses.buffer as ArrayBuffer]);
-            if (tally?.pending === true && timer === undefined)
-              timer = setTimeout(flush, METRICS_FLUSH_MS, false);
-          });
-          break;
-        case 'flush':
-          flush(true);
-          break;
-        default:
-          unexpected(m);
+      if (m instanceof ArrayBuffer) {
+        void runBatch(set, m).then((a) => {
+          port.postMessage(a, [a instanceof ArrayBuffer ? a : a.bytes]);
+          if (tally?.pending === true && timer === undefined)
+            timer = setTimeout(flush, METRICS_FLUSH_MS, false);
+        });
+        return;
       }
+      if (m.type === 'flush') flush(true);
+      else unexpected(m.type);
     });
     // The owner closes its end when it retires the lane without terminating the thread.
     port.on('close', () => {

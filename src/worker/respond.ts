@@ -46,7 +46,7 @@ export function sendJson(
   res: Uws.HttpResponse,
   state: ResponseState,
   status: number,
-  body: string,
+  body: string | Uint8Array,
   opts: SendOptions = {},
 ): boolean {
   if (state.aborted || state.done) return false;

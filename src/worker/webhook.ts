@@ -171,7 +171,8 @@ export function handleWebhook(
           const seconds = (performance.now() - t1) / 1000;
           // An engine that counts its evaluations (the pool) counted this one, answered or not.
           const counted = engine.countsEvaluations;
-          if (sendJson(res, state, reply.status, reply.body, { close: close || ctx.draining() })) {
+          const body = reply.bytes ?? reply.body;
+          if (sendJson(res, state, reply.status, body, { close: close || ctx.draining() })) {
             if (counted) recordDuration(endpoint, seconds);
             else recordRequest(endpoint, reply.status, reply.decision, seconds);
             logReply(log, endpoint, reply, seconds);
