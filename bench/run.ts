@@ -47,6 +47,7 @@ import {
   rssSampler,
   signalTree,
   stealMs,
+  treeContextSwitches,
   treeCpuSeconds,
 } from './lib/proc.js';
 import {
@@ -58,6 +59,7 @@ import {
   medianRun,
   renderMarkdown,
   renderSvg,
+  type ServerLoad,
 } from './lib/report.js';
 
 const benchDir = dirname(fileURLToPath(import.meta.url));
@@ -346,6 +348,8 @@ async function latencyStep(r: Running, rate: number, label: string): Promise<Lat
   step++;
   progress(`${r.name}: latency at ${Math.round(rate)} req/s (${label}), 25 conns, ${plan.latencyS} s …`);
   const steal0 = [stealMs(serverCpuList), stealMs(loadCpuList)];
+  const pid = r.process.child.pid!;
+  const [cpu0, switches0, t0] = [treeCpuSeconds(pid), treeContextSwitches(pid), Date.now()];
   const run = await runOpenLoopProcess({
     port: r.port,
     path: r.path,
@@ -358,14 +362,22 @@ async function latencyStep(r: Running, rate: number, label: string): Promise<Lat
     cpus: loadCpus,
     benchDir,
   });
+  const [cpu1, switches1, t1] = [treeCpuSeconds(pid), treeContextSwitches(pid), Date.now()];
+  // Every request the generator sent, warm-up included, since the counters cover the warm-up too.
+  const sent = Math.max(1, Math.round(run.achievedRps * (plan.latencyS + plan.warmupS)));
+  const server: ServerLoad = {
+    cpuShare: Math.round(((cpu1 - cpu0) / ((t1 - t0) / 1000) / serverCpuList.length) * 100) / 100,
+    cpuUsPerRequest: Math.round(((cpu1 - cpu0) * 1e6) / sent),
+    switchesPerRequest: Math.round(((switches1 - switches0) / sent) * 10) / 10,
+  };
   const steal1 = [stealMs(serverCpuList), stealMs(loadCpuList)];
   const stolen = steal0.map((a, i) =>
     a === undefined || steal1[i] === undefined ? undefined : steal1[i]! - a,
   );
   const o: LatencyRun =
     stolen[0] === undefined || stolen[1] === undefined
-      ? run
-      : { ...run, stealMs: { server: stolen[0], load: stolen[1] } };
+      ? { ...run, server }
+      : { ...run, server, stealMs: { server: stolen[0], load: stolen[1] } };
   progress(
     `${r.name}: ${o.achievedRps} req/s: p50 ${o.latencyMs.p50} ms, p99 ${o.latencyMs.p99} ms, p99.9 ${o.latencyMs.p999} ms` +
       `${o.errors + o.non2xx ? `, ${o.errors + o.non2xx} errors` : ''}${o.unsent ? `, ${o.unsent} unsent` : ''}` +

@@ -2,7 +2,7 @@
 // run stands for a point, how the p99 goal reads bare's figure, and steal time from /proc/stat.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { cpuList, stealMs } from '../bench/lib/proc.js';
+import { cpuList, stealMs, treeContextSwitches } from '../bench/lib/proc.js';
 import {
   type BenchResults,
   type ContestantResult,
@@ -27,6 +27,7 @@ function run(p99: number, steal = 0): LatencyRun {
     generatorLagP99Ms: 0.02,
     generator: 'go',
     stealMs: { server: steal, load: 0 },
+    server: { cpuShare: 0.99, cpuUsPerRequest: 84, switchesPerRequest: 2.4 },
   };
 }
 
@@ -104,6 +105,7 @@ test('the p99 goal: at most 2 ms and at most 1 ms above bare', () => {
   assert.match(alone.detail, /bare not measured/);
   const md = renderMarkdown({ ...results(1.8, 1.2), goals: [pass] });
   assert.match(md, /\| tollgate \| 10,000 \|.*\| 0\.45 \/ 1\.8 \/ 3\.6 \(1\.8, 6\.8, 1\.7\) \|/);
+  assert.match(md, /\| tollgate \| 99 % \| 84 \| 50 \| 2\.4 \|/);
   assert.match(
     md,
     /hypervisor stole during the latency runs \(server cpu \/ load cpu, summed over the runs\): tollgate 0 \/ 0 ms, bare 0 \/ 0 ms/,
@@ -128,4 +130,12 @@ test('CPU lists and steal time from /proc/stat', () => {
   // This machine's own counter only grows.
   const a = stealMs([0]);
   if (a !== undefined) assert.ok(stealMs([0])! >= a);
+});
+
+test('context switches of a process tree: this process sleeping adds some', async () => {
+  const before = treeContextSwitches(process.pid);
+  for (let i = 0; i < 5; i++) await new Promise((r) => setTimeout(r, 5));
+  assert.ok(treeContextSwitches(process.pid) >= before + 5);
+  // A process that is gone counts nothing rather than failing.
+  assert.equal(treeContextSwitches(2 ** 22 + 12345), 0);
 });

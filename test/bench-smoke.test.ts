@@ -168,6 +168,8 @@ describe('bench harness', () => {
       assert.equal(c.commonRate.non2xx, 0);
       assert.equal(l.generator, results.setup.generator, `${name}: the latency run used another generator`);
       assert.equal(typeof l.generatorLagP99Ms, 'number');
+      assert.ok(l.server.cpuShare > 0 && l.server.cpuUsPerRequest > 0, JSON.stringify(l.server));
+      assert.ok(l.server.switchesPerRequest >= 0, JSON.stringify(l.server));
       // Smoke runs the goals' latency points twice, interleaved; the higher-p99 run of two stands.
       for (const point of [l, c.commonRate]) {
         assert.equal(point.reps?.length, 2, `${name}: ${JSON.stringify(point.reps)}`);

@@ -28,8 +28,21 @@ export interface ContestantResult {
   podsecurity?: { rps: number; p99Ms?: number };
 }
 
-/** One latency run, with the CPU time the hypervisor stole from the server's and the load's CPUs meanwhile. */
-export type LatencyRun = OpenLoopResult & { stealMs?: { server: number; load: number } };
+/**
+ * One latency run, with the CPU time the hypervisor stole from the server's and the load's CPUs meanwhile,
+ * and what the server's process tree spent (read before and after the run, warm-up included).
+ */
+export type LatencyRun = OpenLoopResult & {
+  stealMs?: { server: number; load: number };
+  server?: ServerLoad;
+};
+
+/** The server tree during a latency run: share of its CPUs it kept busy, CPU time and context switches per request. */
+export interface ServerLoad {
+  cpuShare: number;
+  cpuUsPerRequest: number;
+  switchesPerRequest: number;
+}
 
 /** One repetition of a latency point, in short. */
 export interface LatencyRep {
@@ -248,6 +261,23 @@ export function renderMarkdown(r: BenchResults): string {
       'CPU time the hypervisor stole during the latency runs (server cpu / load cpu, summed over the runs): ' +
         `${stolen.join(', ')}. Figures at 70 % and at the common rate are the run with the median p99; ` +
         "every run's p99 is in brackets.",
+    );
+  }
+  const loads = rows
+    .map((c) => ({ c, l: c.latency?.find((x) => x.fraction === 0.7)?.server }))
+    .filter((x): x is { c: ContestantResult; l: ServerLoad } => x.l !== undefined);
+  if (loads.length > 0) {
+    lines.push(
+      '',
+      'The server during its median run at 70 % of its own maximum (warm-up included): how busy it kept its ' +
+        'CPUs, and what a request cost it there, against the saturation runs.',
+      '',
+      '| contestant | CPU busy | CPU µs/req at 70 % | at saturation | context switches/req |',
+      '|---|---:|---:|---:|---:|',
+      ...loads.map(
+        ({ c, l }) =>
+          `| ${c.name} | ${Math.round(l.cpuShare * 100)} % | ${fmt(l.cpuUsPerRequest)} | ${fmt(c.saturation?.cpuUsPerRequest)} | ${fmt(l.switchesPerRequest, 1)} |`,
+      ),
     );
   }
   for (const n of r.notes) lines.push('', `Note: ${n}`);
