@@ -894,7 +894,7 @@ export function runEngineConformance(name: string, create: (opts: LoadOptions) =
         const t0 = performance.now();
         const r = admissionResponse(await call(review({ object: pod('p', 'hang-open') }), 'validate', 200));
         assert.ok(performance.now() - t0 < 3000, 'answered within the budget (plus slack)');
-        assert.equal(r.allowed, true);
+        assert.equal(r.allowed, true, JSON.stringify(r));
         assert.match(r.warnings?.[0] ?? '', /TOLLGATE_ERR_POLICY_TIMEOUT/);
       });
     });

@@ -164,6 +164,33 @@ describe('pool engine: misbehaving policies', () => {
     assert.ok(elapsed < 1500, `answered after ${elapsed.toFixed(0)} ms`);
   });
 
+  it('an async policy stopped by the watchdog is decided by its own failure policy, as by the thread', async () => {
+    // The policy's promise is still pending when the thread is stopped: that pending result is the
+    // stopped binding's own, not an earlier denial, so failurePolicy allow admits (the thread's own timer,
+    // when it wins the race, decides the same way).
+    await allThreadsIdle(engine, 2);
+    const r = await engine.evaluate({
+      body: reviewIn('open', 'async-loop-open', { trap: 'async-loop' }),
+      endpoint: 'validate',
+      timeoutMs: 250,
+    });
+    const resp = responseOf(r.body);
+    assert.equal(resp.uid, 'async-loop-open');
+    assert.equal(resp.allowed, true, JSON.stringify(resp));
+    assert.match(
+      resp.warnings?.[0] ?? '',
+      /\[trap-open\] .*TOLLGATE_ERR_POLICY_TIMEOUT.*allowed by failurePolicy/,
+    );
+    // With an earlier denial in the same request, it still fails closed.
+    const latest = await engine.evaluate({
+      body: reviewIn('open', 'async-loop-latest', { trap: 'async-loop' }, 'x:latest'),
+      endpoint: 'validate',
+      timeoutMs: 250,
+    });
+    assert.equal(responseOf(latest.body).allowed, false);
+    assert.match(responseOf(latest.body).status?.message ?? '', /earlier binding denied/);
+  });
+
   it('an allocation bomb kills its thread, not the process; the request gets the failure policy', async () => {
     const before = engine.stats().restarts.heap;
     const r = await engine.evaluate({

@@ -144,6 +144,19 @@ export interface PoolStats {
 
 type Resolved = Required<Omit<PoolOptions, 'resourceLimits'>> & { readonly resourceLimits: ResourceLimits };
 
+/**
+ * Did the stuck item have a denial before the binding it is stopped in: one that denied, or one whose
+ * async result is still pending other than that binding (it might deny: fail closed).
+ */
+function deniedBefore(cells: Int32Array): boolean {
+  if (Atomics.load(cells, Progress.DENIED) === 1) return true;
+  const pending = Atomics.load(cells, Progress.PENDING);
+  if (pending > 1) return true;
+  return (
+    pending === 1 && Atomics.load(cells, Progress.PENDING_BINDING) !== Atomics.load(cells, Progress.BINDING)
+  );
+}
+
 const decoder = new TextDecoder();
 
 /**
@@ -439,10 +452,7 @@ export class PoolEngine implements Engine {
     const stuck = i >= 0 ? jobs[i] : undefined;
     if (stuck !== undefined && !stuck.done) {
       const binding = this.bindingOf(lane);
-      this.answer(
-        stuck,
-        failureReply(stuck.body, binding, code, message, Atomics.load(lane.cells, Progress.DENIED) === 1),
-      );
+      this.answer(stuck, failureReply(stuck.body, binding, code, message, deniedBefore(lane.cells)));
     }
     const again = jobs.filter((j) => !j.done);
     for (const j of again) {

@@ -48,6 +48,8 @@ let cells: Int32Array | undefined;
 let deadlineCell: Float64Array | undefined;
 /** Deadline of the item being evaluated (absolute ms). */
 let itemDeadline = Number.POSITIVE_INFINITY;
+/** Counts items, so that an async result settling after its item ended touches no cell of the next one. */
+let itemSeq = 0;
 
 /** Could this validate() result contain a violation? Conservative: anything but an obvious "nothing". */
 function mayDeny(r: unknown): boolean {
@@ -87,8 +89,25 @@ function instrument(
     } finally {
       Atomics.store(c, Progress.IN_BINDING, 0);
     }
-    // An async result is not known yet: count it as a possible denial (the owner then fails closed).
-    if (deniesOnResult && (mayDeny(r) || typeof (r as { then?: unknown } | null)?.then === 'function')) {
+    if (typeof (r as { then?: unknown } | null)?.then === 'function') {
+      // An async result is not known yet: it may deny. Counted as pending, so that if this binding is
+      // the one stopped, its own failure policy decides (as when the thread's own timer stops it), and
+      // if another is, the owner fails closed.
+      if (deniesOnResult || deniesOnFailure) {
+        const seq = itemSeq;
+        Atomics.add(c, Progress.PENDING, 1);
+        Atomics.store(c, Progress.PENDING_BINDING, index);
+        const settle = (denied: boolean) => {
+          if (seq !== itemSeq) return;
+          if (denied) Atomics.store(c, Progress.DENIED, 1);
+          Atomics.sub(c, Progress.PENDING, 1);
+        };
+        Promise.resolve(r).then(
+          (v) => settle(deniesOnResult && mayDeny(v)),
+          () => settle(deniesOnFailure),
+        );
+      }
+    } else if (deniesOnResult && mayDeny(r)) {
       Atomics.store(c, Progress.DENIED, 1);
     }
     return r;
@@ -279,8 +298,10 @@ async function runBatch(set: PolicySet, task: BatchTask): Promise<BatchAnswer> {
     const endpoint = ENDPOINTS[head[h + BatchField.ENDPOINT]!] ?? 'validate';
     const deadline = head[h + BatchField.DEADLINE]!;
     itemDeadline = deadline;
+    itemSeq++;
     Atomics.store(c, Progress.BINDING, -1);
     Atomics.store(c, Progress.DENIED, 0);
+    Atomics.store(c, Progress.PENDING, 0);
     Atomics.store(c, Progress.ITEM, i);
     const r = await handleRequest(set, {
       body: bytes.subarray(offset, offset + head[h + BatchField.LENGTH]!),

@@ -228,11 +228,18 @@ export const Progress = {
   IN_BINDING: 2,
   /** 1 once a binding of this item returned violations under `deny` (or failed closed). */
   DENIED: 3,
+  /**
+   * Bindings of this item under `deny` whose async result has not settled: any of them may still deny.
+   * A settled one sets DENIED if it denied.
+   */
+  PENDING: 4,
+  /** Index of the binding that went pending last (which one, when PENDING is 1). */
+  PENDING_BINDING: 5,
   /** Int32 cells in the slot. */
-  INT32_CELLS: 4,
+  INT32_CELLS: 6,
   /** Byte offset of the Float64 deadline of the binding being run (absolute, shared clock). */
-  DEADLINE_BYTE: 16,
-  BYTES: 24,
+  DEADLINE_BYTE: 24,
+  BYTES: 32,
 } as const;
 
 /** A clock both sides read the same way: milliseconds since the epoch, monotonic within a thread. */
