@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { KubeObject, Operation } from '../../src/admission/types.js';
 import { compilePolicies } from '../../src/engine/compile.js';
-import { type EngineReply, InlineEngine } from '../../src/engine/engine.js';
+import { type Endpoint, type EngineReply, InlineEngine } from '../../src/engine/engine.js';
 import { buildPolicySet, type PolicySet } from '../../src/engine/policy-set.js';
 import type { CompiledPolicy, Decision, SourceDocument } from '../../src/engine/types.js';
 
@@ -100,19 +100,21 @@ export interface CaseResult {
 
 /**
  * Build (or reuse) a policy set holding one policy, the given binding documents and inventory, and evaluate the
- * review through InlineEngine (bytes in, bytes out). Throws on load errors (they are test failures).
+ * review through InlineEngine (bytes in, bytes out) on the /validate endpoint, or /mutate when asked.
+ * Throws on load errors (they are test failures).
  */
 export async function evaluateWith(
   policy: CompiledPolicy,
   bindings: readonly unknown[],
   data: readonly unknown[],
   review: Record<string, unknown>,
+  endpoint: Endpoint = 'validate',
 ): Promise<CaseResult> {
   const set = await policySetFor(policy, bindings, data);
   const engine = InlineEngine.fromPolicySet(set);
   const reply = await engine.evaluate({
     body: new TextEncoder().encode(JSON.stringify(review)),
-    endpoint: 'validate',
+    endpoint,
   });
   await engine.close();
   if (reply.decision === undefined) {
