@@ -44,16 +44,19 @@ import {
   cpuBusy,
   cpuList,
   type MemoryPeak,
+  readProcStat,
   rssSampler,
   signalTree,
   stealMs,
-  treeContextSwitches,
   treeCpuSeconds,
+  treeUsage,
 } from './lib/proc.js';
 import {
   type BenchResults,
   type ContestantResult,
   evaluateGoals,
+  GOAL_FRACTION,
+  goalPoint,
   type LatencyPoint,
   type LatencyRun,
   medianRun,
@@ -92,9 +95,6 @@ interface Plan {
   readonly settleS: number;
 }
 
-/** The load, as a fraction of each contestant's own maximum, at which the latency goal is judged. */
-const GOAL_FRACTION = 0.7;
-
 const PLANS: Record<Plan['mode'], Plan> = {
   full: {
     mode: 'full',
@@ -105,7 +105,7 @@ const PLANS: Record<Plan['mode'], Plan> = {
     warmupS: 2,
     connectS: 8,
     bodyS: 8,
-    fractions: [0.25, 0.5, 0.7, 0.9],
+    fractions: [0.25, 0.5, GOAL_FRACTION, 0.9],
     fifty: true,
     fiftyLatency: true,
     settleS: 10,
@@ -119,7 +119,7 @@ const PLANS: Record<Plan['mode'], Plan> = {
     warmupS: 0.5,
     connectS: 2,
     bodyS: 2,
-    fractions: [0.7],
+    fractions: [GOAL_FRACTION],
     fifty: true,
     fiftyLatency: false,
     settleS: 10,
@@ -136,7 +136,7 @@ const PLANS: Record<Plan['mode'], Plan> = {
     warmupS: 0.5,
     connectS: 1,
     bodyS: 1,
-    fractions: [0.7],
+    fractions: [GOAL_FRACTION],
     fifty: false,
     fiftyLatency: false,
     settleS: 0,
@@ -163,7 +163,6 @@ for (const n of names)
 const nCpu = availableParallelism();
 const serverCpus = args['server-cpus'] ?? (nCpu >= 2 ? '0' : undefined);
 const loadCpus = args['load-cpus'] ?? (nCpu >= 2 ? String(nCpu - 1) : undefined);
-const countCpus = (list: string | undefined) => (list === undefined ? nCpu : cpuList(list).length);
 const allCpus = Array.from({ length: nCpu }, (_, i) => i);
 const serverCpuList = serverCpus === undefined ? allCpus : cpuList(serverCpus);
 const loadCpuList = loadCpus === undefined ? allCpus : cpuList(loadCpus);
@@ -188,7 +187,7 @@ const policies = {
   fifty: writePolicyFiles('fifty', join(work, 'fifty'), repoRoot),
   podsecurity: writePolicyFiles('podsecurity', join(work, 'podsecurity'), repoRoot),
 };
-const wrkThreads = Math.max(1, countCpus(loadCpus));
+const wrkThreads = loadCpuList.length;
 // The harness itself (RSS sampling, process control) stays off the server cores too.
 if (loadCpus !== undefined) {
   try {
@@ -205,7 +204,7 @@ function context(variant: PolicyVariant): StartContext {
     certs,
     policy: policies[variant],
     serverCpus,
-    serverCores: countCpus(serverCpus),
+    serverCores: serverCpuList.length,
     logDir: work,
   };
 }
@@ -344,12 +343,19 @@ async function wrkStep(
   return { ...w, cpuUsPerRequest };
 }
 
+/** Steal time so far of the server's and the load's CPUs (one read of /proc/stat), or undefined. */
+function stealNow(): { server: number; load: number } | undefined {
+  const stat = readProcStat();
+  const server = stealMs(serverCpuList, stat);
+  const load = stealMs(loadCpuList, stat);
+  return server === undefined || load === undefined ? undefined : { server, load };
+}
+
 async function latencyStep(r: Running, rate: number, label: string): Promise<LatencyRun> {
   step++;
   progress(`${r.name}: latency at ${Math.round(rate)} req/s (${label}), 25 conns, ${plan.latencyS} s …`);
-  const steal0 = [stealMs(serverCpuList), stealMs(loadCpuList)];
   const pid = r.process.child.pid!;
-  const [cpu0, switches0, t0] = [treeCpuSeconds(pid), treeContextSwitches(pid), Date.now()];
+  const [steal0, use0, t0] = [stealNow(), treeUsage(pid), Date.now()];
   const run = await runOpenLoopProcess({
     port: r.port,
     path: r.path,
@@ -362,22 +368,23 @@ async function latencyStep(r: Running, rate: number, label: string): Promise<Lat
     cpus: loadCpus,
     benchDir,
   });
-  const [cpu1, switches1, t1] = [treeCpuSeconds(pid), treeContextSwitches(pid), Date.now()];
+  const [steal1, use1, t1] = [stealNow(), treeUsage(pid), Date.now()];
   // Every request the generator sent, warm-up included, since the counters cover the warm-up too.
   const sent = Math.max(1, Math.round(run.achievedRps * (plan.latencyS + plan.warmupS)));
+  const cpu = use1.cpuSeconds - use0.cpuSeconds;
   const server: ServerLoad = {
-    cpuShare: Math.round(((cpu1 - cpu0) / ((t1 - t0) / 1000) / serverCpuList.length) * 100) / 100,
-    cpuUsPerRequest: Math.round(((cpu1 - cpu0) * 1e6) / sent),
-    switchesPerRequest: Math.round(((switches1 - switches0) / sent) * 10) / 10,
+    cpuShare: Math.round((cpu / ((t1 - t0) / 1000) / serverCpuList.length) * 100) / 100,
+    cpuUsPerRequest: Math.round((cpu * 1e6) / sent),
+    switchesPerRequest: Math.round(((use1.switches - use0.switches) / sent) * 10) / 10,
   };
-  const steal1 = [stealMs(serverCpuList), stealMs(loadCpuList)];
-  const stolen = steal0.map((a, i) =>
-    a === undefined || steal1[i] === undefined ? undefined : steal1[i]! - a,
-  );
   const o: LatencyRun =
-    stolen[0] === undefined || stolen[1] === undefined
+    steal0 === undefined || steal1 === undefined
       ? { ...run, server }
-      : { ...run, server, stealMs: { server: stolen[0], load: stolen[1] } };
+      : {
+          ...run,
+          server,
+          stealMs: { server: steal1.server - steal0.server, load: steal1.load - steal0.load },
+        };
   progress(
     `${r.name}: ${o.achievedRps} req/s: p50 ${o.latencyMs.p50} ms, p99 ${o.latencyMs.p99} ms, p99.9 ${o.latencyMs.p999} ms` +
       `${o.errors + o.non2xx ? `, ${o.errors + o.non2xx} errors` : ''}${o.unsent ? `, ${o.unsent} unsent` : ''}` +
@@ -554,8 +561,8 @@ async function main(): Promise<void> {
     res.rssPeakAllMb = all.stop();
   };
 
-  // Phase 1: saturation (interleaved repetitions), then one contestant at a time: latency curve, bodies,
-  // new connections.
+  // Phase 1: saturation and the latency curve (repetitions interleaved across contestants), then one
+  // contestant at a time: bodies, new connections.
   let up = await startAll('seed', results, names, true);
   let commonRate = 0;
   try {
@@ -567,7 +574,7 @@ async function main(): Promise<void> {
 
     // Phase 2: latency at one common rate that every contestant sustains (70 % of the slowest one's max).
     const maxes = [...up.keys()].map((n) => results[n]!.saturation?.rps ?? 0).filter((x) => x > 0);
-    commonRate = maxes.length > 0 ? Math.round(0.7 * Math.min(...maxes)) : 0;
+    commonRate = maxes.length > 0 ? Math.round(GOAL_FRACTION * Math.min(...maxes)) : 0;
     if (commonRate > 0) {
       const points = await latencyRounds(up, () => commonRate, 'common rate', plan.latencyReps);
       for (const [n, p] of points) results[n]!.commonRate = p;
@@ -602,7 +609,7 @@ async function main(): Promise<void> {
               plan.saturationS,
             );
             const o = plan.fiftyLatency
-              ? await latencyStep(r, 0.7 * w.rps, `${set.label}, 70 % of own max`)
+              ? await latencyStep(r, GOAL_FRACTION * w.rps, `${set.label}, 70 % of own max`)
               : undefined;
             results[n]![set.variant] = { rps: w.rps, ...(o ? { p99Ms: o.latencyMs.p99 } : {}) };
           });
@@ -663,8 +670,7 @@ function generatorName(g: LatencyGenerator): string {
 }
 
 function p99At70(r: ContestantResult): number | null {
-  const l = r.latency?.find((x) => x.fraction === GOAL_FRACTION);
-  return l ? l.latencyMs.p99 : null;
+  return goalPoint(r)?.latencyMs.p99 ?? null;
 }
 
 type Ratios = BenchResults['ratios'];

@@ -2,7 +2,7 @@
 // run stands for a point, how the p99 goal reads bare's figure, and steal time from /proc/stat.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { cpuList, stealMs, treeContextSwitches } from '../bench/lib/proc.js';
+import { cpuList, stealMs, treeUsage } from '../bench/lib/proc.js';
 import {
   type BenchResults,
   type ContestantResult,
@@ -133,9 +133,9 @@ test('CPU lists and steal time from /proc/stat', () => {
 });
 
 test('context switches of a process tree: this process sleeping adds some', async () => {
-  const before = treeContextSwitches(process.pid);
+  const before = treeUsage(process.pid).switches;
   for (let i = 0; i < 5; i++) await new Promise((r) => setTimeout(r, 5));
-  assert.ok(treeContextSwitches(process.pid) >= before + 5);
+  assert.ok(treeUsage(process.pid).switches >= before + 5);
   // A process that is gone counts nothing rather than failing.
-  assert.equal(treeContextSwitches(2 ** 22 + 12345), 0);
+  assert.equal(treeUsage(2 ** 22 + 12345).switches, 0);
 });

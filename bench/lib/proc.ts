@@ -348,8 +348,22 @@ export function rssSampler(pid: number, everyMs = 500): { stop(): MemoryPeak } {
 
 /** CPU time (user + system) used so far by a process tree, in seconds (clock ticks of 10 ms). */
 export function treeCpuSeconds(pid: number): number {
+  return cpuSecondsOf([pid, ...descendants(pid)]);
+}
+
+/**
+ * A process tree's CPU seconds (treeCpuSeconds) and context switches so far, its processes listed once.
+ * Switches are counted over every thread, voluntary and involuntary (/proc/<pid>/task/<tid>/status): on
+ * one core each hand-over between an event loop and a pool thread is one.
+ */
+export function treeUsage(pid: number): { cpuSeconds: number; switches: number } {
+  const pids = [pid, ...descendants(pid)];
+  return { cpuSeconds: cpuSecondsOf(pids), switches: contextSwitchesOf(pids) };
+}
+
+function cpuSecondsOf(pids: readonly number[]): number {
   let ticks = 0;
-  for (const p of [pid, ...descendants(pid)]) {
+  for (const p of pids) {
     try {
       const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
       const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
@@ -362,14 +376,9 @@ export function treeCpuSeconds(pid: number): number {
   return ticks / 100;
 }
 
-/**
- * Context switches so far of every thread of a process tree (voluntary and involuntary, from
- * /proc/<pid>/task/<tid>/status). On one core each hand-over between an event loop and a pool thread is
- * one, and on this VM each costs far more than the work around it.
- */
-export function treeContextSwitches(pid: number): number {
+function contextSwitchesOf(pids: readonly number[]): number {
   let n = 0;
-  for (const p of [pid, ...descendants(pid)]) {
+  for (const p of pids) {
     let tids: string[];
     try {
       tids = readdirSync(`/proc/${p}/task`);
@@ -389,16 +398,12 @@ export function treeContextSwitches(pid: number): number {
 }
 
 /** Jiffies of the machine's CPUs from /proc/stat: total, and idle (idle + iowait). */
-function cpuJiffies(): { total: number; idle: number } | undefined {
-  try {
-    const line = readFileSync('/proc/stat', 'utf8').split('\n')[0]!;
-    const f = line.trim().split(/\s+/).slice(1).map(Number);
-    // user nice system idle iowait irq softirq steal (guest time is already in user)
-    const total = f.slice(0, 8).reduce((a, b) => a + b, 0);
-    return { total, idle: (f[3] ?? 0) + (f[4] ?? 0) };
-  } catch {
-    return undefined;
-  }
+function cpuJiffies(stat = readProcStat()): { total: number; idle: number } | undefined {
+  if (stat === undefined) return undefined;
+  const f = stat.slice(0, stat.indexOf('\n')).trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal (guest time is already in user)
+  const total = f.slice(0, 8).reduce((a, b) => a + b, 0);
+  return { total, idle: (f[3] ?? 0) + (f[4] ?? 0) };
 }
 
 /**
@@ -446,7 +451,8 @@ export function stealMs(cpus: readonly number[], stat = readProcStat()): number 
   return seen === wanted.size ? ticks * 10 : undefined;
 }
 
-function readProcStat(): string | undefined {
+/** /proc/stat as text, read once for every figure taken from it at one moment; undefined without one. */
+export function readProcStat(): string | undefined {
   try {
     return readFileSync('/proc/stat', 'utf8');
   } catch {

@@ -78,6 +78,16 @@ export function medianRun(runs: readonly LatencyRun[]): LatencyPoint {
   };
 }
 
+/** The load, as a fraction of each contestant's own maximum, at which the latency goal is judged. */
+export const GOAL_FRACTION = 0.7;
+
+/** A contestant's latency point at GOAL_FRACTION, if measured. */
+export function goalPoint(
+  c: ContestantResult | undefined,
+): (LatencyPoint & { fraction: number }) | undefined {
+  return c?.latency?.find((x) => x.fraction === GOAL_FRACTION);
+}
+
 export interface Goal {
   goal: string;
   status: 'pass' | 'miss' | 'n/a';
@@ -154,7 +164,7 @@ export function evaluateGoals(r: BenchResults): Goal[] {
   const p99Goal = 'tollgate p99 ≤ 2 ms at 25 conns, 70 % load, and within 1 ms of bare';
   if (p99 === null) goals.push({ goal: p99Goal, status: 'n/a', detail: why(t, 'tollgate') });
   else {
-    const reps = t?.latency?.find((x) => x.fraction === 0.7)?.reps;
+    const reps = goalPoint(t)?.reps;
     const over = bareP99 === null ? null : Math.round((p99 - bareP99) * 1000) / 1000;
     goals.push({
       goal: p99Goal,
@@ -217,7 +227,7 @@ export function renderMarkdown(r: BenchResults): string {
       );
       continue;
     }
-    const l70 = c.latency?.find((x) => x.fraction === 0.7);
+    const l70 = goalPoint(c);
     lines.push(
       `| ${c.name} | ${fmt(c.saturation?.rps)} | ${c.saturation?.reps.map((x) => fmt(x)).join(', ') ?? '–'} | ` +
         `${fmt(c.saturation?.cpuUsPerRequest)} | ` +
@@ -264,7 +274,7 @@ export function renderMarkdown(r: BenchResults): string {
     );
   }
   const loads = rows
-    .map((c) => ({ c, l: c.latency?.find((x) => x.fraction === 0.7)?.server }))
+    .map((c) => ({ c, l: goalPoint(c)?.server }))
     .filter((x): x is { c: ContestantResult; l: ServerLoad } => x.l !== undefined);
   if (loads.length > 0) {
     lines.push(

@@ -123,18 +123,17 @@ export function containersOf(
 }
 
 /**
- * Assign `securityContext.<field>` on every container of the listed types; true when any changed.
+ * Assign `securityContext.<field>` on every container of the listed types of a pod spec; true when any
+ * changed.
  * The loop visits every container (no early exit), so each one gets its default.
  */
 export function assignInContainers(
-  object: unknown,
+  spec: Record<string, unknown>,
   types: readonly ContainerType[],
   field: string,
   value: unknown,
   overwrite: boolean,
 ): boolean {
-  const spec = podSpecOf(object);
-  if (spec === undefined) return false;
   let changed = false;
   for (const c of containersOf(spec, types)) {
     if (assign(c, ['securityContext', field], value, overwrite)) changed = true;
@@ -174,9 +173,12 @@ export function containerFieldDefault<F extends string, V>(spec: {
     },
     ...POD_MUTATION,
     mutate(ctx) {
+      const spec = podSpecOf(ctx.object);
+      if (spec === undefined) return undefined;
       const p = ctx.params;
-      const changed = assignInContainers(ctx.object, p.containerTypes, field, p[field], p.overwrite);
-      return changed ? ctx.object : undefined;
+      return assignInContainers(spec, p.containerTypes, field, p[field], p.overwrite)
+        ? ctx.object
+        : undefined;
     },
   };
 }

@@ -57,7 +57,7 @@ export default definePolicy<Params>({
     const perPod = { fsGroup: p.fsGroup, supplementalGroups: p.supplementalGroups };
     let changed = false;
     for (const [field, value] of Object.entries(perContainer)) {
-      if (value !== null && assignInContainers(ctx.object, p.containerTypes, field, value, p.overwrite))
+      if (value !== null && assignInContainers(spec, p.containerTypes, field, value, p.overwrite))
         changed = true;
     }
     for (const [field, value] of Object.entries(perPod)) {

@@ -21,6 +21,7 @@ import {
   type MetricsDelta,
   now,
   Progress,
+  type ReplyNote,
   type ServeTask,
   type ThreadInit,
   type ToLane,
@@ -53,6 +54,8 @@ export interface Job {
  * One thread's lane: its serve task (piscina) and the port batches travel on, one batch at a time, and
  * the thread's progress slot.
  */
+const NO_NOTES: readonly ReplyNote[] = [];
+
 export interface Lane {
   readonly group: ThreadGroup;
   readonly port: MessagePort;
@@ -141,7 +144,13 @@ export interface GroupEvents {
   /** A lane's thread has built the set: queued requests may go. */
   readonly ready: () => void;
   /** A batch came back. */
-  readonly answer: (lane: Lane, jobs: readonly Job[], a: BatchAnswer) => void;
+  /** A batch's answers: encodeAnswers' buffer, and the notes of the items that carry one. */
+  readonly answer: (
+    lane: Lane,
+    jobs: readonly Job[],
+    bytes: ArrayBuffer,
+    notes: readonly ReplyNote[],
+  ) => void;
   /** A lane's thread died under it, not by our hand (heap limit or crash); piscina replaces the thread. */
   readonly died: (lane: Lane, error: unknown) => void;
   /** Metric counts from a thread (only with `threadMetrics`). */
@@ -285,8 +294,12 @@ export class ThreadGroup {
     this.busyMs += now() - lane.batchStart;
     // Counts of a batch whose answers are ignored (above) are dropped with them: those requests were
     // answered, and counted, by the watchdog or another thread.
-    if (!(m instanceof ArrayBuffer) && m.metrics !== undefined) this.events.metrics(m.metrics);
-    this.events.answer(lane, jobs, m);
+    if (m instanceof ArrayBuffer) {
+      this.events.answer(lane, jobs, m, NO_NOTES);
+    } else {
+      if (m.metrics !== undefined) this.events.metrics(m.metrics);
+      this.events.answer(lane, jobs, m.bytes, m.notes);
+    }
     this.checkIdle();
   }
 

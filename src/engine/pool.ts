@@ -71,7 +71,6 @@ import type { ResourceLimits } from 'node:worker_threads';
 import { describeError, type ErrorCode, TollgateError } from '../errors.js';
 import {
   BATCH_FIELDS,
-  type BatchAnswer,
   BatchField,
   type BindingSummary,
   batchHeadBytes,
@@ -244,7 +243,7 @@ export class PoolEngine implements Engine {
   private static events(engine: () => PoolEngine | undefined): GroupEvents {
     return {
       ready: () => engine()?.schedule(),
-      answer: (lane, jobs, a) => engine()?.onAnswer(lane, jobs, a),
+      answer: (lane, jobs, bytes, notes) => engine()?.onAnswer(lane, jobs, bytes, notes),
       died: (lane, e) => engine()?.onDied(lane, e),
       metrics: (delta) => recordThreadMetrics(delta),
     };
@@ -414,10 +413,8 @@ export class PoolEngine implements Engine {
     lane.group.send(lane, jobs, bytes);
   }
 
-  private onAnswer(lane: Lane, jobs: readonly Job[], a: BatchAnswer): void {
-    const noted = a instanceof ArrayBuffer ? undefined : a;
-    const { statuses, bodies } = readAnswers(noted?.bytes ?? (a as ArrayBuffer));
-    const notes = noted?.notes ?? [];
+  private onAnswer(lane: Lane, jobs: readonly Job[], bytes: ArrayBuffer, notes: readonly ReplyNote[]): void {
+    const { statuses, bodies } = readAnswers(bytes);
     let k = 0;
     for (let i = 0; i < jobs.length; i++) {
       const j = jobs[i]!;

@@ -57,19 +57,19 @@ export function encodeAnswers(statuses: Int32Array, bodies: readonly string[]): 
   const n = statuses.length;
   const head = answerHeadBytes(n);
   let total = head;
-  const lengths = new Int32Array(n);
-  for (let i = 0; i < n; i++) {
-    lengths[i] = Buffer.byteLength(bodies[i]!, 'utf8');
-    total += lengths[i]!;
-  }
+  for (let i = 0; i < n; i++) total += Buffer.byteLength(bodies[i]!, 'utf8');
   const bytes = new ArrayBuffer(total);
   const ints = new Int32Array(bytes, 0, 1 + 2 * n);
   ints[0] = n;
   ints.set(statuses, 1);
-  ints.set(lengths, 1 + n);
   const out = Buffer.from(bytes);
   let offset = head;
-  for (let i = 0; i < n; i++) offset += out.write(bodies[i]!, offset, lengths[i]!, 'utf8');
+  for (let i = 0; i < n; i++) {
+    // The buffer was sized for exactly these bodies: each write is its body's whole length.
+    const length = out.write(bodies[i]!, offset, 'utf8');
+    ints[1 + n + i] = length;
+    offset += length;
+  }
   return bytes;
 }
 
