@@ -16,10 +16,11 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
-import { availableParallelism, cpus, loadavg, release, tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { commitOf, machineDescription } from './lib/about.js';
 import { distIsStale } from './lib/build.js';
 import { ensureCerts } from './lib/certs.js';
 import {
@@ -624,8 +625,8 @@ async function main(): Promise<void> {
     schema: 1,
     date: new Date().toISOString(),
     mode: plan.mode,
-    commit: commit(),
-    machine: machine(),
+    commit: commitOf(repoRoot),
+    machine: machineDescription(),
     setup: {
       serverCpus: serverCpus ?? 'not pinned',
       loadCpus: loadCpus ?? 'not pinned',
@@ -703,23 +704,6 @@ function cpuRatios(results: Record<string, ContestantResult>): Ratios {
     const us = results[n]?.saturation?.cpuUsPerRequest;
     return us ? 1e6 / us : undefined;
   });
-}
-
-function commit(): string {
-  try {
-    const sha = execFileSync('git', ['rev-parse', '--short=12', 'HEAD'], { cwd: repoRoot }).toString().trim();
-    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: repoRoot })
-      .toString()
-      .trim();
-    return dirty ? `${sha}-dirty` : sha;
-  } catch {
-    return 'unknown';
-  }
-}
-
-function machine(): string {
-  const c = cpus();
-  return `${c[0]?.model.trim() ?? 'unknown cpu'} × ${c.length}, Linux ${release()}, Node ${process.version}`;
 }
 
 function writeResults(out: BenchResults): void {

@@ -28,6 +28,8 @@ export interface StartContext {
   /** Number of server cores (workers for tollgate). */
   readonly serverCores: number;
   readonly logDir: string;
+  /** Extra environment for `tollgate serve` (the profiler sets NODE_OPTIONS=--perf-basic-prof). */
+  readonly serverEnv?: NodeJS.ProcessEnv;
 }
 
 export interface Running {
@@ -209,6 +211,7 @@ function startTo(cmd: string, args: string[], ctx: StartContext, name: string): 
   const p = startProcess(cmd, args, {
     cwd: ctx.repoRoot,
     ...(ctx.serverCpus ? { cpus: ctx.serverCpus } : {}),
+    ...(ctx.serverEnv ? { env: { ...process.env, ...ctx.serverEnv } } : {}),
     stdio: ['ignore', fd, fd],
   });
   return p;
