@@ -5,6 +5,7 @@
 //
 //   npm run bench:profile                          (about a minute)
 //   options: --seconds 5  --fraction 0.7  --policy seed|podsecurity  --out DIR  --server-cpus 0  --load-cpus 1
+//            --repo DIR (profile another checkout's dist/, e.g. a git worktree of the previous commit)
 //
 // Needs perf (Debian: apt-get install linux-perf) allowed to record the whole CPU (root, or
 // kernel.perf_event_paranoid <= 0), wrk, and the latency generator of `npm --prefix bench run setup`.
@@ -31,7 +32,6 @@ import {
 } from './lib/profile.js';
 
 const benchDir = dirname(fileURLToPath(import.meta.url));
-const repoRoot = resolve(benchDir, '..');
 const { values: args } = parseArgs({
   options: {
     seconds: { type: 'string', default: '5' },
@@ -40,8 +40,11 @@ const { values: args } = parseArgs({
     out: { type: 'string' },
     'server-cpus': { type: 'string' },
     'load-cpus': { type: 'string' },
+    /** Another checkout's build to profile (an A/B of two commits); its dist/ must be built. */
+    repo: { type: 'string' },
   },
 });
+const repoRoot = resolve(args.repo ?? join(benchDir, '..'));
 const seconds = Number(args.seconds);
 const fraction = Number(args.fraction);
 const policy = args.policy as PolicyVariant;

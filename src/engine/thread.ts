@@ -174,15 +174,29 @@ class Tally {
   private bindings = new Map<string, BindingTally>();
   private errors = new Map<string, number>();
   pending = false;
+  /**
+   * The labels of the last request counted and their key. Consecutive requests mostly share them, and
+   * building the key string (and hashing a new string) was most of what counting a request cost.
+   */
+  private last = { endpoint: '', operation: '', kind: '', decision: '', key: '' };
 
   count(endpoint: Endpoint, r: EngineReply): void {
     this.pending = true;
     const d = r.decision;
-    const outcome = d === undefined ? 'error' : d.response.allowed ? 'allowed' : 'denied';
-    add(
-      this.requests,
-      `${endpoint}\0${d?.operation ?? 'unknown'}\0${d?.kind ?? 'unknown'}\0${r.status === 200 ? outcome : 'error'}`,
-    );
+    const operation = d?.operation ?? 'unknown';
+    const kind = d?.kind ?? 'unknown';
+    const decision =
+      r.status !== 200 || d === undefined ? 'error' : d.response.allowed ? 'allowed' : 'denied';
+    const l = this.last;
+    if (l.endpoint !== endpoint || l.operation !== operation || l.kind !== kind || l.decision !== decision)
+      this.last = {
+        endpoint,
+        operation,
+        kind,
+        decision,
+        key: `${endpoint}\0${operation}\0${kind}\0${decision}`,
+      };
+    add(this.requests, this.last.key);
     if (d === undefined) return;
     for (const e of d.evaluations) {
       let t = this.bindings.get(e.binding);

@@ -22,8 +22,15 @@ const STATUS_LINES: Readonly<Record<number, string>> = {
   504: '504 Gateway Timeout',
 };
 
-export function statusLine(code: number): string {
-  return STATUS_LINES[code] ?? `${code} Status`;
+// uWS copies a Uint8Array's bytes as they are; a string it first converts to UTF-8, on every call.
+const STATUS_BYTES = new Map(
+  Object.entries(STATUS_LINES).map(([code, line]) => [Number(code), Buffer.from(line)]),
+);
+const CONTENT_TYPE = Buffer.from('Content-Type');
+const APPLICATION_JSON = Buffer.from('application/json');
+
+export function statusLine(code: number): string | Uint8Array {
+  return STATUS_BYTES.get(code) ?? `${code} Status`;
 }
 
 export interface ResponseState {
@@ -52,7 +59,7 @@ export function sendJson(
   if (state.aborted || state.done) return false;
   res.cork(() => {
     res.writeStatus(statusLine(status));
-    res.writeHeader('Content-Type', 'application/json');
+    res.writeHeader(CONTENT_TYPE, APPLICATION_JSON);
     for (const [k, v] of opts.headers ?? []) res.writeHeader(k, v);
     // HEAD: no body. (endWithoutBody is not usable: this uWS build then still counts the response as
     // pending and aborts the process when the handler returns.)
