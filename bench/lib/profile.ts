@@ -247,7 +247,7 @@ export function renderProfileMarkdown(r: ProfileResults): string {
     `Commit \`${r.commit}\`, ${r.date}. Machine: ${r.machine}. Policy set: ${r.policy}. \`tollgate serve\` (1 worker, shipped defaults) pinned to cpu ${r.serverCpus}, load to cpu ${r.loadCpus}; \`perf record -g\` of cpu ${r.serverCpus} with V8's perf map.`,
     '',
     `- Saturation (wrk, 32 connections): ${Math.round(sat.rps).toLocaleString('en-US')} req/s, the CPU ${pctOf(1 - sat.idleShare)} busy, ${fmt(sat.serverTotal)} µs of server CPU per request.`,
-    `- ${pct} % of that (open loop, 25 connections, ${Math.round(part.rate).toLocaleString('en-US')} req/s): the CPU ${pctOf(1 - part.idleShare)} busy, ${fmt(part.serverTotal)} µs per request, p99 ${part.p99Ms} ms.`,
+    `- ${pct} % of that (open loop, 25 connections, ${Math.round(part.rate).toLocaleString('en-US')} req/s): the CPU ${pctOf(1 - part.idleShare)} busy, ${fmt(part.serverTotal)} µs per request (p99 ${part.p99Ms} ms while perf recorded: latency figures come from \`npm run bench\`).`,
     '',
     `CPU µs per request (samples × period ÷ requests answered while perf recorded):`,
     '',
