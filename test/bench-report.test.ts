@@ -8,6 +8,7 @@ import {
   type ContestantResult,
   evaluateGoals,
   type LatencyRun,
+  loadWithinP99,
   medianRun,
   renderMarkdown,
 } from '../bench/lib/report.js';
@@ -109,6 +110,47 @@ test('the p99 goal: at most 2 ms and at most 1 ms above bare', () => {
   assert.match(
     md,
     /hypervisor stole during the latency runs \(server cpu \/ load cpu, summed over the runs\): tollgate 0 \/ 0 ms, bare 0 \/ 0 ms/,
+  );
+});
+
+test('the curve: the load held at p99 ≤ 2 ms counts only points whose lower points all held', () => {
+  const curve = (p99s: Record<number, number[]>): ContestantResult => ({
+    name: 'tollgate',
+    saturation: { rps: 10_000, reps: [10_000], cpuUsPerRequest: 50 },
+    latency: Object.entries(p99s).map(([f, reps]) => ({
+      fraction: Number(f),
+      ...medianRun(reps.map((x) => ({ ...run(x), achievedRps: Number(f) * 10_000 }))),
+    })),
+  });
+  // Listed out of order on purpose: the curve is read from the lowest load up.
+  const c = curve({
+    0.7: [3, 2.5, 9],
+    0.25: [0.4, 0.5, 80],
+    0.5: [0.9, 1.1, 1],
+    0.9: [1.5, 1.9, 1.2],
+    0.6: [1.6, 2.2, 1.9],
+  });
+  // 90 % happened to come in under 2 ms, but 70 % did not: held up to 60 %.
+  assert.deepEqual(loadWithinP99(c), { fraction: 0.6, rps: 6000 });
+  assert.deepEqual(loadWithinP99(c, 1), { fraction: 0.5, rps: 5000 });
+  assert.equal(loadWithinP99(c, 0.3), undefined);
+  assert.equal(loadWithinP99(undefined), undefined);
+
+  const r = results(3, 0.5);
+  r.contestants.tollgate = c;
+  r.p99_ms.tollgate = 3;
+  const goal = evaluateGoals(r).find((g) => g.goal.startsWith('tollgate p99'))!;
+  assert.equal(goal.status, 'miss');
+  assert.match(goal.detail, /p99 ≤ 2 ms held up to 60 % of its maximum \(6,000 req\/s\)/);
+  const md = renderMarkdown(r);
+  assert.match(md, /\| contestant \| 25 % \| 50 % \| 60 % \| 70 % \| 90 % \| held at p99 ≤ 2 ms \|/);
+  assert.match(md, /\| tollgate \| 0\.5 \| 1 \| 1\.9 \| 3 \| 1\.5 \| 60 % \(6,000 req\/s\) \|/);
+  assert.match(md, /the median of 3 interleaved runs each/);
+  // A contestant with only the goal's point has no curve to read.
+  assert.doesNotMatch(renderMarkdown(results(1.8, 1.2)), /held at p99/);
+  assert.doesNotMatch(
+    evaluateGoals(results(1.8, 1.2)).find((g) => g.goal.startsWith('tollgate p99'))!.detail,
+    /held/,
   );
 });
 

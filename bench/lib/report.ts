@@ -88,6 +88,27 @@ export function goalPoint(
   return c?.latency?.find((x) => x.fraction === GOAL_FRACTION);
 }
 
+/** The p99 bound of the latency goal, ms. */
+export const P99_BOUND_MS = 2;
+
+/**
+ * How much load a contestant holds within the p99 bound: the highest point of its latency curve such that
+ * it and every lower point had a p99 ≤ `boundMs` (so one lucky run high on the curve does not count).
+ * Undefined when even its lowest point is over, or it has no curve.
+ */
+export function loadWithinP99(
+  c: ContestantResult | undefined,
+  boundMs = P99_BOUND_MS,
+): { fraction: number; rps: number } | undefined {
+  const curve = [...(c?.latency ?? [])].sort((a, b) => a.fraction - b.fraction);
+  let held: { fraction: number; rps: number } | undefined;
+  for (const p of curve) {
+    if (!(p.latencyMs.p99 <= boundMs)) break;
+    held = { fraction: p.fraction, rps: p.achievedRps };
+  }
+  return held;
+}
+
 export interface Goal {
   goal: string;
   status: 'pass' | 'miss' | 'n/a';
@@ -174,7 +195,8 @@ export function evaluateGoals(r: BenchResults): Goal[] {
         (reps ? ` (the median of ${reps.length} runs: ${reps.map((x) => x.p99).join(', ')})` : '') +
         (over === null
           ? `; bare not measured, so only the 2 ms bound is judged`
-          : `; bare ${bareP99} ms at its own 70 %, tollgate ${over >= 0 ? '+' : ''}${over} ms`),
+          : `; bare ${bareP99} ms at its own 70 %, tollgate ${over >= 0 ? '+' : ''}${over} ms`) +
+        heldDetail(t),
     });
   }
   // Judged on the tree's resident pages counted once (pagemap) when the harness can see them: summed RSS
@@ -194,6 +216,15 @@ export function evaluateGoals(r: BenchResults): Goal[] {
         },
   );
   return goals;
+}
+
+/** "; p99 ≤ 2 ms held up to 60 % of its maximum (8,640 req/s)", when the curve has more than the goal's point. */
+function heldDetail(c: ContestantResult | undefined): string {
+  if ((c?.latency?.length ?? 0) < 2) return '';
+  const held = loadWithinP99(c);
+  return held === undefined
+    ? `; p99 over ${P99_BOUND_MS} ms at every measured load`
+    : `; p99 ≤ ${P99_BOUND_MS} ms held up to ${Math.round(held.fraction * 100)} % of its maximum (${fmt(held.rps)} req/s)`;
 }
 
 /** The p99 of each repetition, when there were several: " (1.9, 2.3, 1.7)". */
@@ -288,6 +319,26 @@ export function renderMarkdown(r: BenchResults): string {
         ({ c, l }) =>
           `| ${c.name} | ${Math.round(l.cpuShare * 100)} % | ${fmt(l.cpuUsPerRequest)} | ${fmt(c.saturation?.cpuUsPerRequest)} | ${fmt(l.switchesPerRequest, 1)} |`,
       ),
+    );
+  }
+  const curves = rows.filter((c) => (c.latency?.length ?? 0) >= 2);
+  if (curves.length > 0) {
+    const fractions = [...new Set(curves.flatMap((c) => c.latency!.map((p) => p.fraction)))].sort(
+      (a, b) => a - b,
+    );
+    lines.push(
+      '',
+      `The latency curve (the chart): p99 ms at fractions of each contestant's own maximum, the median of ` +
+        `${curves[0]!.latency![0]!.reps?.length ?? 1} interleaved runs each, and the highest load held with every ` +
+        `point up to it at p99 ≤ ${P99_BOUND_MS} ms.`,
+      '',
+      `| contestant | ${fractions.map((f) => `${Math.round(f * 100)} %`).join(' | ')} | held at p99 ≤ ${P99_BOUND_MS} ms |`,
+      `|---|${fractions.map(() => '---:').join('|')}|---|`,
+      ...curves.map((c) => {
+        const held = loadWithinP99(c);
+        const cells = fractions.map((f) => fmt(c.latency!.find((p) => p.fraction === f)?.latencyMs.p99, 3));
+        return `| ${c.name} | ${cells.join(' | ')} | ${held ? `${Math.round(held.fraction * 100)} % (${fmt(held.rps)} req/s)` : 'none'} |`;
+      }),
     );
   }
   for (const n of r.notes) lines.push('', `Note: ${n}`);

@@ -2,7 +2,8 @@
  * Reading a request body from uWS with a hard limit. uWS hands out each chunk as an ArrayBuffer that it
  * neuters (reuses) when the callback returns, so every chunk is copied before returning. The API server
  * always sends Content-Length, so the buffer is allocated once at the announced size; a body without it
- * grows by doubling, still capped at the limit.
+ * grows by doubling, still capped at the limit. Only `body.subarray(0, received)` is handed on: the
+ * uninitialised rest of an allocUnsafe buffer never leaves this file.
  */
 import type { Uws } from '../uws.js';
 
@@ -22,7 +23,9 @@ export function readBody(
   onDone: (r: BodyResult) => void,
   onError: (e: unknown) => void,
 ): void {
-  let buf = new Uint8Array(announced !== undefined ? Math.min(announced, limit) : 16 * 1024);
+  // Small bodies come from Node's shared Buffer pool (no ArrayBuffer of their own); only the bytes written
+  // below are ever exposed.
+  let buf: Uint8Array = Buffer.allocUnsafe(announced !== undefined ? Math.min(announced, limit) : 16 * 1024);
   let received = 0;
   let finished = false;
   res.onData((chunk, isLast) => {
