@@ -466,10 +466,8 @@ async function main(): Promise<void> {
       progress(`npm run build reported type errors (dist/ written anyway): ${out[0]}`);
     }
   }
-  const latencyRuns =
-    plan.fractions.length +
-    (plan.fractions.includes(GOAL_FRACTION) ? plan.latencyReps - 1 : 0) +
-    plan.latencyReps;
+  // Every point of the curve and the common rate, each repeated.
+  const latencyRuns = (plan.fractions.length + 1) * plan.latencyReps;
   totalSteps =
     names.length * (1 + plan.reps + 2 + 1 + latencyRuns) +
     (plan.fifty
