@@ -1,12 +1,14 @@
 /**
  * Shared helpers for the mutating ports of Gatekeeper's pod-security mutation samples (Assign and
  * ModifySet mutators). Every helper works in place on the policy's own copy of the object (the engine
- * hands `mutate` a fresh clone) and reports whether it changed anything.
+ * hands `mutate` a fresh clone, compares it with what came in and computes the patch: nothing here
+ * needs to track whether it changed anything).
  */
 import {
   CONTAINER_TYPES,
   type ContainerType,
   type JsonSchema,
+  type PolicyContext,
   type PolicyMatch,
   type PolicySpec,
 } from 'tollgate/sdk';
@@ -64,12 +66,10 @@ function parentMap(
   return node;
 }
 
-/** Write `value` at `root.<path>` with its parents; false when a non-map parent is in the way. */
-function write(root: Record<string, unknown>, path: readonly string[], value: unknown): boolean {
+/** Write `value` at `root.<path>` with its parents; nothing when a non-map parent is in the way. */
+function write(root: Record<string, unknown>, path: readonly string[], value: unknown): void {
   const target = parentMap(root, path.slice(0, -1));
-  if (target === undefined) return false;
-  target[path[path.length - 1]!] = value;
-  return true;
+  if (target !== undefined) target[path[path.length - 1]!] = value;
 }
 
 /**
@@ -82,11 +82,11 @@ export function assign(
   path: readonly string[],
   value: unknown,
   overwrite: boolean,
-): boolean {
+): void {
   const current = peek(root, path.slice(0, -1), path[path.length - 1]!);
   const present = current !== undefined && current !== null;
-  if (present && (!overwrite || jsonEqual(current, value))) return false;
-  return write(root, path, structuredClone(value));
+  if (present && (!overwrite || jsonEqual(current, value))) return;
+  write(root, path, structuredClone(value));
 }
 
 /**
@@ -97,18 +97,25 @@ export function mergeIntoList(
   root: Record<string, unknown>,
   path: readonly string[],
   values: readonly unknown[],
-): boolean {
+): void {
   const current = peek(root, path.slice(0, -1), path[path.length - 1]!);
-  if (current !== undefined && current !== null && !Array.isArray(current)) return false;
+  if (current !== undefined && current !== null && !Array.isArray(current)) return;
   const list: unknown[] = Array.isArray(current) ? current : [];
   const missing = values.filter((v) => !list.some((x) => jsonEqual(x, v)));
-  if (missing.length === 0) return false;
-  return write(root, path, [...list, ...structuredClone(missing)]);
+  if (missing.length > 0) write(root, path, [...list, ...structuredClone(missing)]);
 }
 
-/** The pod spec of a Pod under review (autogen is off for these policies), or undefined. */
-export function podSpecOf(object: unknown): Record<string, unknown> | undefined {
-  return isRecord(object) && isRecord(object.spec) ? object.spec : undefined;
+/**
+ * A `mutate` that runs `fn` on the pod spec of the Pod under review (autogen is off for these
+ * policies), and does nothing to an object without one.
+ */
+export function mutatePodSpec<P>(
+  fn: (spec: Record<string, unknown>, params: P) => void,
+): (ctx: PolicyContext<P>) => void {
+  return (ctx) => {
+    const object: unknown = ctx.object;
+    if (isRecord(object) && isRecord(object.spec)) fn(object.spec, ctx.params);
+  };
 }
 
 /** Every container (a map) in the given lists of a pod spec: `spec.<type>[name:*]` for each type. */
@@ -122,23 +129,15 @@ export function containersOf(
   });
 }
 
-/**
- * Assign `securityContext.<field>` on every container of the listed types of a pod spec; true when any
- * changed.
- * The loop visits every container (no early exit), so each one gets its default.
- */
+/** Assign `securityContext.<field>` on every container of the listed types of a pod spec. */
 export function assignInContainers(
   spec: Record<string, unknown>,
   types: readonly ContainerType[],
   field: string,
   value: unknown,
   overwrite: boolean,
-): boolean {
-  let changed = false;
-  for (const c of containersOf(spec, types)) {
-    if (assign(c, ['securityContext', field], value, overwrite)) changed = true;
-  }
-  return changed;
+): void {
+  for (const c of containersOf(spec, types)) assign(c, ['securityContext', field], value, overwrite);
 }
 
 /** The parameters of a container field default: the value (named after the field) and where it goes. */
@@ -172,13 +171,8 @@ export function containerFieldDefault<F extends string, V>(spec: {
       },
     },
     ...POD_MUTATION,
-    mutate(ctx) {
-      const spec = podSpecOf(ctx.object);
-      if (spec === undefined) return undefined;
-      const p = ctx.params;
-      return assignInContainers(spec, p.containerTypes, field, p[field], p.overwrite)
-        ? ctx.object
-        : undefined;
-    },
+    mutate: mutatePodSpec<ContainerDefaultParams<F, V>>((spec, p) =>
+      assignInContainers(spec, p.containerTypes, field, p[field], p.overwrite),
+    ),
   };
 }

@@ -4,8 +4,8 @@ import {
   containersOf,
   containerTypesParameter,
   mergeIntoList,
+  mutatePodSpec,
   POD_MUTATION,
-  podSpecOf,
 } from '../_lib/mutation.js';
 
 interface Params {
@@ -35,16 +35,11 @@ export default definePolicy<Params>({
     },
   },
   ...POD_MUTATION,
-  mutate(ctx) {
-    const spec = podSpecOf(ctx.object);
-    if (spec === undefined) return undefined;
-    const { add, mode, containerTypes } = ctx.params;
+  mutate: mutatePodSpec<Params>((spec, { add, mode, containerTypes }) => {
     const path = ['securityContext', 'capabilities', 'add'];
-    let changed = false;
     for (const c of containersOf(spec, containerTypes)) {
-      const did = mode === 'merge' ? mergeIntoList(c, path, add) : assign(c, path, add, true);
-      if (did) changed = true;
+      if (mode === 'merge') mergeIntoList(c, path, add);
+      else assign(c, path, add, true);
     }
-    return changed ? ctx.object : undefined;
-  },
+  }),
 });

@@ -1,5 +1,5 @@
 import { definePolicy } from 'tollgate/sdk';
-import { assign, OVERWRITE_PARAMETER, POD_MUTATION, podSpecOf } from '../_lib/mutation.js';
+import { assign, mutatePodSpec, OVERWRITE_PARAMETER, POD_MUTATION } from '../_lib/mutation.js';
 
 interface Params {
   seccompProfile: { type: 'RuntimeDefault' | 'Localhost' | 'Unconfined'; localhostProfile?: string };
@@ -32,12 +32,7 @@ export default definePolicy<Params>({
     },
   },
   ...POD_MUTATION,
-  mutate(ctx) {
-    const spec = podSpecOf(ctx.object);
-    if (spec === undefined) return undefined;
-    const { seccompProfile, overwrite } = ctx.params;
-    return assign(spec, ['securityContext', 'seccompProfile'], seccompProfile, overwrite)
-      ? ctx.object
-      : undefined;
-  },
+  mutate: mutatePodSpec<Params>((spec, { seccompProfile, overwrite }) =>
+    assign(spec, ['securityContext', 'seccompProfile'], seccompProfile, overwrite),
+  ),
 });

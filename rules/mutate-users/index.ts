@@ -3,9 +3,9 @@ import {
   assign,
   assignInContainers,
   containerTypesParameter,
+  mutatePodSpec,
   OVERWRITE_PARAMETER,
   POD_MUTATION,
-  podSpecOf,
 } from '../_lib/mutation.js';
 
 interface Params {
@@ -49,20 +49,14 @@ export default definePolicy<Params>({
     },
   },
   ...POD_MUTATION,
-  mutate(ctx) {
-    const spec = podSpecOf(ctx.object);
-    if (spec === undefined) return undefined;
-    const p = ctx.params;
+  mutate: mutatePodSpec<Params>((spec, p) => {
     const perContainer = { runAsUser: p.runAsUser, runAsGroup: p.runAsGroup, runAsNonRoot: p.runAsNonRoot };
     const perPod = { fsGroup: p.fsGroup, supplementalGroups: p.supplementalGroups };
-    let changed = false;
     for (const [field, value] of Object.entries(perContainer)) {
-      if (value !== null && assignInContainers(spec, p.containerTypes, field, value, p.overwrite))
-        changed = true;
+      if (value !== null) assignInContainers(spec, p.containerTypes, field, value, p.overwrite);
     }
     for (const [field, value] of Object.entries(perPod)) {
-      if (value !== null && assign(spec, ['securityContext', field], value, p.overwrite)) changed = true;
+      if (value !== null) assign(spec, ['securityContext', field], value, p.overwrite);
     }
-    return changed ? ctx.object : undefined;
-  },
+  }),
 });
