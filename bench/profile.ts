@@ -22,7 +22,7 @@ import { ensureCerts } from './lib/certs.js';
 import { checkAnswers, type Running, startContestant } from './lib/contestants.js';
 import { hasWrk, runOpenLoopProcess, runWrk } from './lib/load.js';
 import { type PolicyVariant, writePolicyFiles } from './lib/policies.js';
-import { descendants, startProcess } from './lib/proc.js';
+import { cpuList, descendants, pinSelf, startProcess } from './lib/proc.js';
 import {
   type PhaseProfile,
   type ProfileResults,
@@ -51,6 +51,7 @@ const policy = args.policy as PolicyVariant;
 const nCpu = availableParallelism();
 const serverCpus = args['server-cpus'] ?? '0';
 const loadCpus = args['load-cpus'] ?? String(nCpu - 1);
+const serverCores = cpuList(serverCpus).length;
 
 function log(msg: string): void {
   process.stderr.write(`[profile] ${msg}\n`);
@@ -102,7 +103,7 @@ async function main(): Promise<void> {
   const why = missing();
   if (why !== undefined) throw new Error(why);
   // The harness stays off the server's CPUs too.
-  execFileSync('taskset', ['-a', '-p', '-c', loadCpus, String(process.pid)], { stdio: 'ignore' });
+  pinSelf(loadCpus);
   const work = mkdtempSync(join(tmpdir(), 'tollgate-profile-'));
   const body = join(benchDir, 'bodies', 'review-2k.json');
   const certs = ensureCerts(join(work, 'certs'));
@@ -117,7 +118,7 @@ async function main(): Promise<void> {
         certs,
         policy: writePolicyFiles(policy, join(work, policy), repoRoot),
         serverCpus,
-        serverCores: serverCpus.split(',').length,
+        serverCores,
         logDir: work,
         serverEnv: { NODE_OPTIONS: '--perf-basic-prof' },
       },
@@ -207,7 +208,7 @@ function phase(file: string, procs: { primary: number; workers: number[] }, requ
   return summarize(parsePerfScript(script(file)), procs, {
     requests,
     seconds,
-    cpus: serverCpus.split(',').length,
+    cpus: serverCores,
   });
 }
 

@@ -45,6 +45,7 @@ import {
   cpuBusy,
   cpuList,
   type MemoryPeak,
+  pinSelf,
   readProcStat,
   rssSampler,
   signalTree,
@@ -191,13 +192,7 @@ const policies = {
 };
 const wrkThreads = loadCpuList.length;
 // The harness itself (RSS sampling, process control) stays off the server cores too.
-if (loadCpus !== undefined) {
-  try {
-    execFileSync('taskset', ['-a', '-p', '-c', loadCpus, String(process.pid)], { stdio: 'ignore' });
-  } catch {
-    // taskset missing: the children are not pinned either, and the output says so
-  }
-}
+if (loadCpus !== undefined) pinSelf(loadCpus);
 
 function context(variant: PolicyVariant): StartContext {
   return {

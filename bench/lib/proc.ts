@@ -1,6 +1,6 @@
 // Processes: start pinned to cores, wait for readiness, stop (always), and measure the RSS of a whole
 // process tree from /proc (primary + workers + anything they forked).
-import { type ChildProcess, type StdioOptions, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, type StdioOptions, spawn } from 'node:child_process';
 import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { connect } from 'node:tls';
@@ -14,6 +14,20 @@ export interface Started {
 }
 
 const hasTaskset = existsSync('/usr/bin/taskset');
+
+/**
+ * Pin this process (every thread) to `cpus`, so the harness's own work stays off the server's CPUs.
+ * False when it could not (no taskset): the children are not pinned either, and the output says so.
+ */
+export function pinSelf(cpus: string): boolean {
+  if (!hasTaskset) return false;
+  try {
+    execFileSync('taskset', ['-a', '-p', '-c', cpus, String(process.pid)], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /** Spawn `cmd args` pinned to `cpus` (a taskset list like "0" or "0,1"); undefined = not pinned. */
 export function startProcess(

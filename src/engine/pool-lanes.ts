@@ -50,12 +50,13 @@ export interface Job {
   done: boolean;
 }
 
+/** The notes of an answer that came as the bare buffer (no item carries one). */
+const NO_NOTES: readonly ReplyNote[] = [];
+
 /**
  * One thread's lane: its serve task (piscina) and the port batches travel on, one batch at a time, and
  * the thread's progress slot.
  */
-const NO_NOTES: readonly ReplyNote[] = [];
-
 export interface Lane {
   readonly group: ThreadGroup;
   readonly port: MessagePort;
